@@ -1,0 +1,23 @@
+"""sklearn-sfr: scikit-learn compatible multi-modal learning on HiSS-Cube survey data.
+
+Subpackages are imported on first use, so ``import sklearn_sfr`` stays fast and never imports
+torch (only :mod:`sklearn_sfr.neural` does).
+"""
+
+import importlib
+
+from ._version import __version__
+
+_SUBMODULES = ("datasets", "plotting")
+
+__all__ = ["__version__", *_SUBMODULES]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

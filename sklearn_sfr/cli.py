@@ -1,0 +1,171 @@
+"""The ``sklearn-sfr`` command line.
+
+``sklearn-sfr make-cube`` writes a synthetic HiSS-Cube, ``sklearn-sfr info`` describes any cube
+and ``sklearn-sfr demo`` runs a small end-to-end study and writes a report folder. Errors in the
+user's input are printed as one line (``error: ...``) with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from ._version import __version__
+
+
+class _UserError(Exception):
+    """An error caused by the command's input: printed as one line."""
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _fraction(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+# -- make-cube -------------------------------------------------------------------------------
+def _cmd_make_cube(args):
+    from .datasets import make_synthetic_cube
+
+    t0 = time.perf_counter()
+    path = make_synthetic_cube(
+        args.path,
+        n_objects=args.n_objects,
+        flagged_fraction=args.flagged_fraction,
+        random_state=args.seed,
+        overwrite=args.overwrite,
+        verbose=not args.quiet,
+    )
+    elapsed = time.perf_counter() - t0
+    size = os.path.getsize(path) / 2**30
+    print(f"wrote {path} ({size:.2f} GiB) in {elapsed:.0f} s")
+    _print_info(path)
+
+
+# -- info ------------------------------------------------------------------------------------
+def _print_info(path):
+    import numpy as np
+    import pandas as pd
+
+    from .datasets import HiSSCube
+
+    with HiSSCube(path) as cube:
+        frame = cube.read_frame()
+        kind = "reference build" if cube.is_reference else cube._file.attrs["written_by"]
+        print(f"{cube.path}  ({kind})")
+        print(f"objects: {cube.n_objects}")
+        if cube.has_images():
+            sizes = ", ".join(f"{cube.image_size(z)}px" for z in cube.zooms)
+            print(f"images: 5 bands (u, g, r, i, z), zooms {sizes}")
+        else:
+            print("images: none (spectrum-only cube)")
+        levels = ", ".join(str(len(cube.wavelength(z))) for z in cube.zooms)
+        grid = cube.wavelength(0)
+        print(f"spectra: levels of {levels} pixels, {grid[0]:.1f}-{grid[-1]:.1f} A")
+        flag = frame["FLAG"].map(lambda v: "missing" if pd.isna(v) else f"FLAG={int(v)}")
+        counts = pd.crosstab(flag, frame["object_type"], margins=True, margins_name="all")
+        print("\nobjects by flag and type:")
+        print(counts.to_string())
+        stats = frame.groupby(flag)["AVG"].describe()[["count", "mean", "std", "min", "50%", "max"]]
+        print("\nlabel AVG (log SFR [M_sun/yr]) by flag:")
+        print(stats.round(3).to_string())
+        if cube.noise_floor is not None:
+            print(f"\nnoise floor (RMSE of AVG vs true log SFR, FLAG=0): {cube.noise_floor:.3f} dex")
+        n_multi = int(np.sum(frame["n_spectra"] > 1))
+        if n_multi:
+            print(f"objects with several spectra: {n_multi}")
+
+
+def _cmd_info(args):
+    _print_info(args.path)
+
+
+# -- demo ------------------------------------------------------------------------------------
+def _cmd_demo(args):
+    from ._demo import run_demo
+
+    run_demo(
+        out=Path(args.out),
+        n_objects=args.n_objects,
+        cv=args.cv,
+        random_state=args.seed,
+        cube=args.cube,
+    )
+
+
+def build_parser():
+    """The argument parser of ``sklearn-sfr`` (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="sklearn-sfr",
+        description="Multi-modal star-formation-rate learning on HiSS-Cube files.",
+    )
+    parser.add_argument("--version", action="version", version=f"sklearn-sfr {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("make-cube", help="write a physics-based synthetic HiSS-Cube file")
+    p.add_argument("path", help="output .h5 file")
+    p.add_argument(
+        "--n-objects", type=_positive_int, default=None,
+        help="total number of objects (default: about 11,000 FLAG=0 objects plus flagged ones)",
+    )  # fmt: skip
+    p.add_argument(
+        "--flagged-fraction", type=_fraction, default=0.2,
+        help="fraction of objects with FLAG != 0 (default 0.2)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_make_cube)
+
+    p = sub.add_parser("info", help="describe a HiSS-Cube file")
+    p.add_argument("path", help="a HiSS-Cube .h5 file (reference or sklearn-sfr)")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser(
+        "demo",
+        help="build a small cube, cross-validate decision trees, write a report with plots",
+    )
+    p.add_argument("--out", default="sfr-demo", help="report folder (default ./sfr-demo)")
+    p.add_argument(
+        "--n-objects", type=_positive_int, default=3000,
+        help="objects in the demo cube (default 3000)",
+    )  # fmt: skip
+    p.add_argument("--cv", type=_positive_int, default=5, help="cross-validation folds")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--cube", default=None,
+        help="use this existing cube instead of building one (opened read-only)",
+    )  # fmt: skip
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``sklearn-sfr`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (_UserError, FileNotFoundError, FileExistsError, ValueError, KeyError, TypeError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""``load_hisscube``: a HiSS-Cube as a scikit-learn ``Bunch`` of a SliceDict and a target."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from ._reader import HiSSCube
+
+MODALITIES = ("image", "spectrum")
+
+_DESCR = """HiSS-Cube multi-modal SDSS sample
+=================================
+
+File: {path} ({kind})
+Objects: {n} selected of {total} (flag={flag!r})
+Image cutouts: {image}
+Spectra: {spectrum}
+Target: {target} (log10 SFR [M_sun/yr] for the MPA-JHU columns), label policy {policy!r}
+Noise floor (RMSE of the label against the true value, FLAG=0): {noise_floor}
+
+X is a skorch.helper.SliceDict whose keys are modalities; frame holds one row of metadata per
+object (MPA-JHU column names) aligned with X and y.
+"""
+
+
+def _flag_mask(frame, flag):
+    if flag is None:
+        return np.ones(len(frame), dtype=bool)
+    keep = np.atleast_1d(np.asarray(flag))
+    if keep.dtype.kind not in "iuf":
+        raise TypeError(f"flag must be None, an int or a sequence of ints, got {flag!r}")
+    return frame["FLAG"].isin(keep.tolist()).to_numpy()
+
+
+def load_hisscube(
+    path,
+    image_zoom=0,
+    spectrum_zoom=0,
+    target="AVG",
+    flag=0,
+    modalities=MODALITIES,
+    with_errors=False,
+    return_X_y=False,
+    label_policy="ivar",
+):
+    """Load a HiSS-Cube file as a multi-modal sample set.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The cube (see :func:`make_synthetic_cube` for one to try).
+    image_zoom : {0, 1, 2, 3}, default=0
+        Cutout size 64, 32, 16 or 8 pixels.
+    spectrum_zoom : {0, 1, 2, 3}, default=0
+        Spectral level with 4620, 2310, 1155 or 577 pixels.
+    target : str, default="AVG"
+        Column of the metadata table to predict: the MPA-JHU mean log SFR by default
+        (``"MEDIAN"``, ``"P16"``, ``"P84"`` or a synthetic cube's ``"true_log_sfr"`` also work).
+    flag : int, sequence of int or None, default=0
+        Keep objects whose MPA-JHU FLAG is in ``flag``: 0 is the reliable sample the study uses;
+        None keeps every object (their labels may be missing).
+    modalities : sequence of {"image", "spectrum"}, default=("image", "spectrum")
+        Which arrays to load.
+    with_errors : bool, default=False
+        Also load ``image_error`` / ``spectrum_error``.
+    return_X_y : bool, default=False
+        Return ``(X, y)`` instead of the Bunch.
+    label_policy : {"ivar", "first"}, default="ivar"
+        How objects with several spectra get one label, see :class:`HiSSCube`.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``X`` (a :class:`skorch.helper.SliceDict` with keys ``image`` (n, 5, S, S) and
+        ``spectrum`` (n, L), float32, plus the errors if asked), ``y`` (n,) float64, ``frame``
+        (DataFrame of metadata aligned with X), ``wavelength`` (L,), ``band_names``,
+        ``noise_floor`` (float or None), ``DESCR``.
+    (X, y) : tuple
+        If ``return_X_y`` is True.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from sklearn_sfr.datasets import load_hisscube, make_synthetic_cube
+    >>> path = make_synthetic_cube(os.path.join(tempfile.mkdtemp(), "c.h5"),
+    ...                            n_objects=30, random_state=0)
+    >>> data = load_hisscube(path, image_zoom=3, spectrum_zoom=2)
+    >>> data.X["image"].shape[1:], data.X["spectrum"].shape[1:]
+    ((5, 8, 8), (1155,))
+    >>> bool((data.frame["FLAG"] == 0).all())
+    True
+    """
+    modalities = tuple(modalities)
+    unknown = [m for m in modalities if m not in MODALITIES]
+    if unknown or not modalities:
+        raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {modalities}")
+    from skorch.helper import SliceDict  # imports torch: only when data is actually loaded
+
+    with HiSSCube(path, label_policy=label_policy) as cube:
+        cube._check_zoom(image_zoom, "image_zoom")
+        cube._check_zoom(spectrum_zoom, "spectrum_zoom")
+        all_frame = cube.read_frame()
+        if target not in all_frame.columns:
+            raise KeyError(
+                f"target {target!r} is not a column of {cube.path}; available: "
+                f"{sorted(map(str, all_frame.columns))}"
+            )
+        if "image" in modalities and not cube.has_images():
+            raise ValueError(
+                f"{cube.path} holds no image cutouts; load it with modalities=('spectrum',)"
+            )
+        keep = np.flatnonzero(_flag_mask(all_frame, flag))
+        frame = all_frame.iloc[keep].reset_index(drop=True)
+        arrays = {}
+        if "image" in modalities:
+            arrays["image"] = cube.read_images(keep, zoom=image_zoom)
+            if with_errors:
+                arrays["image_error"] = cube.read_image_errors(keep, zoom=image_zoom)
+        if "spectrum" in modalities:
+            arrays["spectrum"] = cube.read_spectra(keep, level=spectrum_zoom)
+            if with_errors:
+                arrays["spectrum_error"] = cube.read_spectrum_errors(keep, level=spectrum_zoom)
+        y = frame[target].to_numpy(dtype=np.float64)
+        X = SliceDict(**arrays)
+        if return_X_y:
+            return X, y
+        noise_floor = cube.noise_floor
+        descr = _DESCR.format(
+            path=cube.path,
+            kind="reference build" if cube.is_reference else "written by sklearn-sfr",
+            n=len(frame),
+            total=cube.n_objects,
+            flag=flag,
+            image=f"{cube.image_size(image_zoom)} px, bands ugriz" if "image" in modalities else "not loaded",
+            spectrum=f"{len(cube.wavelength(spectrum_zoom))} pixels" if "spectrum" in modalities else "not loaded",
+            target=target,
+            policy=label_policy,
+            noise_floor="unknown" if noise_floor is None else f"{noise_floor:.3f} dex",
+        )
+        return Bunch(
+            X=X,
+            y=y,
+            frame=frame,
+            wavelength=cube.wavelength(spectrum_zoom),
+            band_names=list(cube.band_names),
+            noise_floor=noise_floor,
+            target_name=target,
+            DESCR=descr,
+        )
