@@ -72,7 +72,9 @@ def _write_plots(cube_path, data, out):
     from .plotting import plot_cutouts, plot_spectra, plot_target_distribution, save_figure
 
     # Show a spread of SFRs: the objects nearest to evenly spaced quantiles.
-    picks = [int(np.argmin(np.abs(data.y - q))) for q in np.quantile(data.y, [0.05, 0.35, 0.65, 0.95])]
+    picks = [
+        int(np.argmin(np.abs(data.y - q))) for q in np.quantile(data.y, [0.05, 0.35, 0.65, 0.95])
+    ]
     big = load_hisscube(cube_path, image_zoom=0, spectrum_zoom=0, flag=0)
     titles = [
         f"{big.frame['object_type'][i]}, log SFR {big.y[i]:.2f}, z {big.frame['Z'][i]:.3f}"
@@ -90,7 +92,9 @@ def _write_plots(cube_path, data, out):
     paths["spectra"] = save_figure(fig, out / "spectra.png")
     all_objects = load_hisscube(cube_path, image_zoom=3, spectrum_zoom=3, flag=None,
                                 modalities=("spectrum",))  # fmt: skip
-    groups = all_objects.frame["FLAG"].map(lambda v: "no label" if pd.isna(v) else f"FLAG={int(v)}")
+    groups = all_objects.frame["FLAG"].map(
+        lambda v: "no label" if pd.isna(v) else f"FLAG={int(v)}"
+    )
     fig = plot_target_distribution(all_objects.y, groups=groups.to_numpy(),
                                    noise_floor=data.noise_floor)  # fmt: skip
     paths["sfr_distribution"] = save_figure(fig, out / "sfr_distribution.png")

@@ -77,11 +77,15 @@ def _print_info(path):
         counts = pd.crosstab(flag, frame["object_type"], margins=True, margins_name="all")
         print("\nobjects by flag and type:")
         print(counts.to_string())
-        stats = frame.groupby(flag)["AVG"].describe()[["count", "mean", "std", "min", "50%", "max"]]
+        stats = frame.groupby(flag)["AVG"].describe()[
+            ["count", "mean", "std", "min", "50%", "max"]
+        ]
         print("\nlabel AVG (log SFR [M_sun/yr]) by flag:")
         print(stats.round(3).to_string())
         if cube.noise_floor is not None:
-            print(f"\nnoise floor (RMSE of AVG vs true log SFR, FLAG=0): {cube.noise_floor:.3f} dex")
+            print(
+                f"\nnoise floor (RMSE of AVG vs true log SFR, FLAG=0): {cube.noise_floor:.3f} dex"
+            )
         n_multi = int(np.sum(frame["n_spectra"] > 1))
         if n_multi:
             print(f"objects with several spectra: {n_multi}")

@@ -24,7 +24,8 @@ ZOOMS = (0, 1, 2, 3)
 #: Cutout side per image zoom, pixels.
 CUTOUT_SIZES = (64, 32, 16, 8)
 
-#: Wavelength grid of spectral level 0 (config REBIN_MIN/MAX/SAMPLES), observed-frame vacuum Angstrom.
+#: Wavelength grid of spectral level 0 (config REBIN_MIN/MAX/SAMPLES), observed-frame vacuum
+#: Angstrom.
 WAVELENGTH_MIN = 3839.7244
 WAVELENGTH_MAX = 8914.597
 N_WAVELENGTH = 4620
@@ -193,9 +194,8 @@ def _keys_cubic(d, a=-0.75):
     return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
 
 
-def _resize_cubic_axis(x, axis, m):
-    """Resize one axis to ``m`` pixels with OpenCV's INTER_CUBIC rule (edges replicated)."""
-    n = x.shape[axis]
+def _cubic_resize_matrix(n, m):
+    """(m, n) matrix of OpenCV's INTER_CUBIC resize of n pixels to m (edges replicated)."""
     scale = n / m
     # OpenCV maps output pixel j to source coordinate (j + 0.5) * scale - 0.5.
     src = (np.arange(m) + 0.5) * scale - 0.5
@@ -203,10 +203,10 @@ def _resize_cubic_axis(x, axis, m):
     frac = src - left
     offsets = np.arange(-1, 3)
     taps = np.clip(left[:, None] + offsets[None, :], 0, n - 1)
-    weights = _keys_cubic(frac[:, None] - offsets[None, :])  # (m, 4)
-    moved = np.moveaxis(x, axis, -1)
-    out = np.einsum("...mk,mk->...m", moved[..., taps], weights)
-    return np.moveaxis(out, -1, axis)
+    weights = _keys_cubic(frac[:, None] - offsets[None, :])
+    matrix = np.zeros((m, n))
+    np.add.at(matrix, (np.repeat(np.arange(m), 4), taps.ravel()), weights.ravel())
+    return matrix
 
 
 def derive_image_level(flux, sigma):
@@ -226,10 +226,12 @@ def derive_image_level(flux, sigma):
     """
     flux = np.asarray(flux, dtype=np.float64)
     sigma = np.asarray(sigma, dtype=np.float64)
-    h, w = flux.shape[-2] // 2, flux.shape[-1] // 2
+    rows = _cubic_resize_matrix(flux.shape[-2], flux.shape[-2] // 2)
+    cols = _cubic_resize_matrix(flux.shape[-1], flux.shape[-1] // 2)
 
     def resize(x):
-        return _resize_cubic_axis(_resize_cubic_axis(x, -1, w), -2, h)
+        # Separable: rows @ x @ cols.T over the last two axes (a BLAS matmul per image).
+        return rows @ x @ cols.T
 
     return resize(flux), resize(sigma) / 4
 

@@ -94,7 +94,9 @@ def load_hisscube(
     modalities = tuple(modalities)
     unknown = [m for m in modalities if m not in MODALITIES]
     if unknown or not modalities:
-        raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {modalities}")
+        raise ValueError(
+            f"modalities must be a non-empty subset of {MODALITIES}, got {modalities}"
+        )
     from skorch.helper import SliceDict  # imports torch: only when data is actually loaded
 
     with HiSSCube(path, label_policy=label_policy) as cube:
@@ -132,8 +134,12 @@ def load_hisscube(
             n=len(frame),
             total=cube.n_objects,
             flag=flag,
-            image=f"{cube.image_size(image_zoom)} px, bands ugriz" if "image" in modalities else "not loaded",
-            spectrum=f"{len(cube.wavelength(spectrum_zoom))} pixels" if "spectrum" in modalities else "not loaded",
+            image=f"{cube.image_size(image_zoom)} px, bands ugriz"
+            if "image" in modalities
+            else "not loaded",
+            spectrum=f"{len(cube.wavelength(spectrum_zoom))} pixels"
+            if "spectrum" in modalities
+            else "not loaded",
             target=target,
             policy=label_policy,
             noise_floor="unknown" if noise_floor is None else f"{noise_floor:.3f} dex",

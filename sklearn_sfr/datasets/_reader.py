@@ -134,9 +134,11 @@ class HiSSCube:
     ...                            n_objects=12, random_state=0)
     >>> with HiSSCube(path) as cube:
     ...     print(cube.n_objects, cube.band_names)
-    ...     print(cube.read_images([0, 3], zoom=2).shape, cube.read_spectra(slice(0, 2), level=1).shape)
+    ...     print(cube.read_images([0, 3], zoom=2).shape)
+    ...     print(cube.read_spectra(slice(0, 2), level=1).shape)
     12 ('u', 'g', 'r', 'i', 'z')
-    (2, 5, 16, 16) (2, 2310)
+    (2, 5, 16, 16)
+    (2, 2310)
     """
 
     def __init__(self, path, *, label_policy="ivar"):
@@ -491,7 +493,7 @@ class HiSSCube:
         cubes, the true values (``true_*``) and neighbour information. MPA's -99 sentinels and
         unmatched spectra are missing values (NaN); FLAG keeps its value (1 for "no estimate").
         """
-        rows, inverse, scalar = _index_rows(index, self.n_objects)
+        rows, inverse, _ = _index_rows(index, self.n_objects)
         frame = self._all_frame.iloc[rows]
         if inverse is not None:
             frame = frame.iloc[inverse]
@@ -544,7 +546,9 @@ class HiSSCube:
 
 def _decode(series):
     if series.dtype == object:
-        return series.map(lambda v: v.decode("utf-8", "replace").strip() if isinstance(v, bytes) else v)
+        return series.map(
+            lambda v: v.decode("utf-8", "replace").strip() if isinstance(v, bytes) else v
+        )
     return series
 
 
@@ -566,13 +570,17 @@ def _normalise_spectrum_columns(spec):
     for col in ("AVG", "MEDIAN", "MODE", "P16", "P84", "P2P5", "P97P5"):
         if col in spec:
             spec.loc[sentinel | (spec[col] <= -99), col] = np.nan
-    for col in _LABEL_COLUMNS + ("FLAG",):
+    for col in (*_LABEL_COLUMNS, "FLAG"):
         if col not in spec:
             spec[col] = np.nan
     if "CLASS" in spec:
         kind = _decode(spec["CLASS"]).astype(str).str.upper()
         spec["object_type"] = np.select(
-            [kind.str.startswith("QSO"), kind.str.startswith("GALAXY"), kind.str.startswith("STAR")],
+            [
+                kind.str.startswith("QSO"),
+                kind.str.startswith("GALAXY"),
+                kind.str.startswith("STAR"),
+            ],
             ["quasar", "galaxy", "star"],
             "unknown",
         )

@@ -10,6 +10,7 @@ no frames) and lower zooms are derived from the 64-pixel cutout by the reference
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -171,7 +172,9 @@ class HiSSCubeWriter:
             raise FileNotFoundError(f"{self.path.parent} is not a folder")
         self.sfr_source = sfr_source
         self.attrs = {}
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
         os.close(fd)
         self._tmp = Path(tmp)
         self._targets_written = 0
@@ -298,9 +301,7 @@ class HiSSCubeWriter:
         data.attrs["metadata_ds_ref"] = metadata.ref
 
     # -- data ---------------------------------------------------------------------------------
-    def write_block(
-        self, images, image_errors, spectra, spectrum_errors, spectrum_target=None
-    ):
+    def write_block(self, images, image_errors, spectra, spectrum_errors, spectrum_target=None):
         """Append a block of objects (dense rows) and their spectra.
 
         Parameters
@@ -329,7 +330,9 @@ class HiSSCubeWriter:
             spectrum_target = np.arange(k)
         spectrum_target = np.asarray(spectrum_target, dtype=np.int64)
         if spectrum_target.shape != (m,) or np.any((spectrum_target < 0) | (spectrum_target >= k)):
-            raise ValueError(f"spectrum_target must be {m} integers in [0, {k}), got {spectrum_target!r}")
+            raise ValueError(
+                f"spectrum_target must be {m} integers in [0, {k}), got {spectrum_target!r}"
+            )
         if np.setdiff1d(np.arange(k), spectrum_target).size:
             raise ValueError("every object of a block needs at least one spectrum")
         t0, s0 = self._targets_written, self._spectra_written
@@ -544,10 +547,9 @@ class HiSSCubeWriter:
 
     def _abort(self):
         self._closed = True
-        try:
+        # Already failing: the original error matters more than one from closing.
+        with contextlib.suppress(Exception):
             self._file.close()
-        except Exception:  # noqa: BLE001 - already failing; the original error matters
-            pass
         self._tmp.unlink(missing_ok=True)
 
     def __enter__(self):

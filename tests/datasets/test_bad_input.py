@@ -49,12 +49,11 @@ def test_truncated_file(good_cube, tmp_path, fraction):
     data = good_cube.read_bytes()
     path.write_bytes(data[: int(len(data) * fraction)])
     before = file_state(path)
-    with pytest.raises(HiSSCubeFormatError, match="truncated.h5"):
-        with HiSSCube(path) as cube:
-            # A file cut after its metadata may open; reading the data must still fail clearly.
-            cube.read_images(zoom=0)
-            cube.read_spectra(level=0)
-            cube.read_frame()
+    with pytest.raises(HiSSCubeFormatError, match="truncated.h5"), HiSSCube(path) as cube:
+        # A file cut after its metadata may open; reading the data must still fail clearly.
+        cube.read_images(zoom=0)
+        cube.read_spectra(level=0)
+        cube.read_frame()
     assert file_state(path) == before
 
 

@@ -24,7 +24,9 @@ from tests.conftest import file_state, make_arrays
 def written(tmp_path_factory):
     arrays = make_arrays(n=12)
     path = tmp_path_factory.mktemp("rt") / "cube.h5"
-    target_table = pd.DataFrame({"object_type": ["galaxy"] * 11 + ["quasar"], "true_x": np.arange(12.0)})
+    target_table = pd.DataFrame(
+        {"object_type": ["galaxy"] * 11 + ["quasar"], "true_x": np.arange(12.0)}
+    )
     write_hisscube(path, target_table=target_table, attrs={"noise_floor": 0.25}, **arrays)
     return path, arrays
 
@@ -90,7 +92,9 @@ def test_image_rule_matches_opencv_on_odd_frames():
     rng = np.random.default_rng(1)
     frame = rng.normal(size=(149, 204)).astype(np.float32)
     flux, sigma = derive_image_level(frame, np.abs(frame))
-    np.testing.assert_allclose(flux, cv2.resize(frame, (102, 74), interpolation=cv2.INTER_CUBIC), atol=1e-5)
+    np.testing.assert_allclose(
+        flux, cv2.resize(frame, (102, 74), interpolation=cv2.INTER_CUBIC), atol=1e-5
+    )
     np.testing.assert_allclose(
         sigma, cv2.resize(np.abs(frame), (102, 74), interpolation=cv2.INTER_CUBIC) / 4, atol=1e-5
     )
@@ -147,7 +151,9 @@ def test_scalar_slice_and_mask_selection(written):
     with HiSSCube(path) as cube:
         assert cube.read_images(3).shape == (5, 64, 64)
         np.testing.assert_array_equal(cube.read_images(3), arrays["images"][3])
-        np.testing.assert_array_equal(cube.read_images(slice(10, 2, -3)), arrays["images"][10:2:-3])
+        np.testing.assert_array_equal(
+            cube.read_images(slice(10, 2, -3)), arrays["images"][10:2:-3]
+        )
         mask = np.arange(12) % 3 == 0
         np.testing.assert_array_equal(cube.read_images(mask), arrays["images"][mask])
         with pytest.raises(IndexError):
@@ -214,7 +220,10 @@ def test_layout_matches_reference_contract(written):
             idx = f[f"semi_sparse_cube/{z}/spectra/db_index"][:]
             keys = list(zip(idx["spatial"], idx["time"]))
             assert keys == sorted(keys)
-            assert f[f"dense_cube/{z}/ml_image/cutout_3d_cube_zoom_{z}"].attrs["interpretation"] == "image"
+            assert (
+                f[f"dense_cube/{z}/ml_image/cutout_3d_cube_zoom_{z}"].attrs["interpretation"]
+                == "image"
+            )
             assert list(f[f"dense_cube/{z}/ml_image"].attrs["bands"]) == list("ugriz")
         # The stored wl is quantised by float_compress; the reader recomputes it.
         wl = f["semi_sparse_cube/0/spectra/wl"][:]
@@ -248,18 +257,26 @@ def test_writer_is_atomic_and_refuses_to_overwrite(tmp_path):
         write_hisscube(path, **arrays)
     assert file_state(path) == before
     three = make_arrays(n=3)["spectrum_table"]
-    with pytest.raises(ValueError, match="only 2/3 objects"):
-        with HiSSCubeWriter(tmp_path / "d.h5", n_targets=3) as w:
-            w.write_block(arrays["images"], arrays["image_errors"], arrays["spectra"],
-                          arrays["spectrum_errors"])  # fmt: skip
-            w.set_tables(three)
+    with (
+        pytest.raises(ValueError, match="only 2/3 objects"),
+        HiSSCubeWriter(tmp_path / "d.h5", n_targets=3) as w,
+    ):
+        w.write_block(
+            arrays["images"], arrays["image_errors"], arrays["spectra"], arrays["spectrum_errors"]
+        )
+        w.set_tables(three)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]
 
 
 def test_writer_rejects_bad_tables(tmp_path):
     arrays = make_arrays(n=2)
     with pytest.raises(ValueError, match="lacks required columns"):
-        write_hisscube(tmp_path / "a.h5", **{**arrays, "spectrum_table": arrays["spectrum_table"].drop(columns="PLUG_RA")})
+        write_hisscube(
+            tmp_path / "a.h5",
+            **{**arrays, "spectrum_table": arrays["spectrum_table"].drop(columns="PLUG_RA")},
+        )
     with pytest.raises(TypeError, match="numeric"):
-        write_hisscube(tmp_path / "b.h5", **{**arrays, "spectra": arrays["spectra"].astype(object)})
+        write_hisscube(
+            tmp_path / "b.h5", **{**arrays, "spectra": arrays["spectra"].astype(object)}
+        )
     assert list(tmp_path.iterdir()) == []
