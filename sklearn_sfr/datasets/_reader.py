@@ -324,7 +324,7 @@ class HiSSCube:
         images, rows, inverse, scalar = self._read(self._image_name(zoom), index, (5, s, s))
         images = self._apply_bands(images, zoom, rows, inverse, scalar)
         if self.is_reference:
-            images = self._restack_multi_frame(images, zoom, rows, inverse, scalar, "flux")
+            images = self._restack_multi_frame(images, zoom, rows, inverse, scalar)
         return images
 
     def read_image_errors(self, index=None, zoom=0):
@@ -347,12 +347,12 @@ class HiSSCube:
         out = np.empty((rows.size, 5, s, s), dtype=np.float32)
         missing = 0
         for i, t in enumerate(rows):
-            rec = self._recover_from_refs(int(t), zoom)
-            if rec is None:
+            sigma = self._recover_from_refs(int(t), zoom)[1]
+            if sigma is None:
                 out[i] = np.nan
                 missing += 1
             else:
-                out[i] = rec[1]
+                out[i] = sigma
         if missing:
             warnings.warn(
                 f"{self.path}: this reference-built cube stores |flux| as its dense image "
@@ -365,12 +365,17 @@ class HiSSCube:
         return out[0] if scalar else out
 
     def _recover_from_refs(self, t, zoom):
-        """Restack object ``t``'s cutouts from the frames (ugriz order): (flux, sigma) or None."""
+        """Restack object ``t``'s cutouts from the frames, in ugriz order.
+
+        Returns ``(flux, sigma)``: both None when the referenced frames are not in the file;
+        ``sigma`` None (and ``flux`` an unweighted mean) when only the frame errors are missing.
+        """
         name = f"dense_cube/{zoom}/ml_image/image_cutout_refs"
         refs = self._dataset(name)[t]  # (5, REF_SLOTS)
         s = CUTOUT_SIZES[zoom]
         flux = np.empty((5, s, s), dtype=np.float32)
         sigma = np.empty((5, s, s), dtype=np.float32)
+        have_errors = True
         perm = self._band_permutation(zoom, np.array([t]))[0]
         for out_band, slot in enumerate(perm):
             fs, ss = [], []
@@ -379,22 +384,39 @@ class HiSSCube:
                     break  # readers stop at the first empty slot (section 4.3)
                 data_path = r["ds_path"].decode()
                 err_path = data_path.replace("/images/data", "/images/errors")
-                if err_path == data_path or err_path.lstrip("/") not in self._file:
-                    return None
                 window = (
                     int(r["ds_slice_idx"]),
                     slice(int(r["x_min"]), int(r["x_max"])),
                     slice(int(r["y_min"]), int(r["y_max"])),
                 )
-                fs.append(self._file[data_path][window])
-                ss.append(self._file[err_path][window])
-            if not fs or any(f.shape != (s, s) for f in fs):
-                return None
-            mean, err = inverse_variance_stack(np.stack(fs), np.stack(ss))
-            flux[out_band], sigma[out_band] = mean, err
-        return flux, sigma
+                cut = self._frame_window(data_path, window, s)
+                if cut is None:
+                    return None, None
+                fs.append(cut)
+                err = None if err_path == data_path else self._frame_window(err_path, window, s)
+                if err is None:
+                    have_errors = False
+                else:
+                    ss.append(err)
+            if not fs:
+                return None, None
+            if have_errors:
+                flux[out_band], sigma[out_band] = inverse_variance_stack(
+                    np.stack(fs), np.stack(ss)
+                )
+            else:
+                flux[out_band] = np.mean(fs, axis=0)
+        return flux, (sigma if have_errors else None)
 
-    def _restack_multi_frame(self, images, zoom, rows, inverse, scalar, which):
+    def _frame_window(self, path, window, size):
+        """A cutout window of a semi-sparse frame, or None when the frame is not in the file."""
+        ds = self._file.get(path.lstrip("/"))
+        if ds is None or window[0] >= ds.shape[0]:
+            return None
+        cut = ds[window]
+        return cut if cut.shape == (size, size) else None
+
+    def _restack_multi_frame(self, images, zoom, rows, inverse, scalar):
         # With several frames per band the reference's dense flux is distorted too
         # (sum(1/f) / sum(1/f**2), section 9 bug 1): restack those objects from the frames.
         name = f"dense_cube/{zoom}/ml_image/image_cutout_refs"
@@ -405,16 +427,34 @@ class HiSSCube:
         if multi.size == 0:
             return images
         images = np.array(images, copy=True)
+        unweighted, lost = 0, 0
         for i in multi:
-            rec = self._recover_from_refs(int(rows[i]), zoom)
-            if rec is None:
-                continue
+            flux, sigma = self._recover_from_refs(int(rows[i]), zoom)
+            if flux is None:
+                flux = np.full(images.shape[-3:], np.nan, dtype=np.float32)
+                lost += 1
+            elif sigma is None:
+                unweighted += 1
             if scalar:
-                images = rec[0]
+                images = flux
             elif inverse is None:
-                images[i] = rec[0]
+                images[i] = flux
             else:
-                images[inverse == i] = rec[0]
+                images[inverse == i] = flux
+        if unweighted:
+            warnings.warn(
+                f"{self.path}: {unweighted} objects have several frames per band but the file "
+                "has no frame errors to weight them; their cutouts are unweighted means of the "
+                "frames (the reference's stored stack is distorted, layout doc section 9)",
+                stacklevel=3,
+            )
+        if lost:
+            warnings.warn(
+                f"{self.path}: {lost} objects have several frames per band and the frames are "
+                "not in the file, so their distorted stored stack cannot be repaired; their "
+                "cutouts are returned as NaN",
+                stacklevel=3,
+            )
         return images
 
     # -- spectra ----------------------------------------------------------------------------
@@ -559,10 +599,18 @@ def _normalise_spectrum_columns(spec):
     for col in ("RA", "DEC", "Z"):
         if f"{col}_y" in spec:
             spec[col] = spec[f"{col}_y"]
-    if "RA" not in spec or spec["RA"].isna().all():
-        spec["RA"] = spec.get("PLUG_RA", np.nan)
-    if "DEC" not in spec or spec["DEC"].isna().all():
-        spec["DEC"] = spec.get("PLUG_DEC", np.nan)
+    # Spectra the catalogue does not match have no MPA position: use the fibre's plug position.
+    for col in ("RA", "DEC"):
+        plug = f"PLUG_{col}"
+        plug = (
+            pd.to_numeric(spec[plug], errors="coerce").astype(np.float64)
+            if plug in spec
+            else pd.Series(np.nan, index=spec.index)
+        )
+        if col in spec:
+            spec[col] = pd.to_numeric(spec[col], errors="coerce").astype(np.float64).fillna(plug)
+        else:
+            spec[col] = plug
     for col in SFR_COLUMNS:
         if col in spec:
             spec[col] = pd.to_numeric(spec[col], errors="coerce").astype(np.float64)
