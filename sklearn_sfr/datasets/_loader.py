@@ -24,13 +24,16 @@ object (MPA-JHU column names) aligned with X and y.
 """
 
 
-def _flag_mask(frame, flag):
+def _flag_rows(frame, flag):
+    # The same rule as FlagFilter, applied before reading so unwanted arrays are never read.
+    from ..preprocessing._flag import flag_mask
+
     if flag is None:
-        return np.ones(len(frame), dtype=bool)
+        return np.arange(len(frame))
     keep = np.atleast_1d(np.asarray(flag))
     if keep.dtype.kind not in "iuf":
         raise TypeError(f"flag must be None, an int or a sequence of ints, got {flag!r}")
-    return frame["FLAG"].isin(keep.tolist()).to_numpy()
+    return np.flatnonzero(flag_mask(frame["FLAG"], tuple(keep.tolist())))
 
 
 def load_hisscube(
@@ -73,7 +76,10 @@ def load_hisscube(
     -------
     data : :class:`~sklearn.utils.Bunch`
         ``X`` (a :class:`skorch.helper.SliceDict` with keys ``image`` (n, 5, S, S) and
-        ``spectrum`` (n, L), float32, plus the errors if asked), ``y`` (n,) float64, ``frame``
+        ``spectrum`` (n, L), float32, plus the errors if asked, and the metadata keys ``flag``
+        and ``redshift`` (n,), which models ignore but :class:`~sklearn_sfr.preprocessing.
+        FlagFilter`, :func:`~sklearn_sfr.preprocessing.flag_scorer` and spectral features
+        read), ``y`` (n,) float64, ``frame``
         (DataFrame of metadata aligned with X), ``wavelength`` (L,), ``band_names``,
         ``noise_floor`` (float or None), ``DESCR``.
     (X, y) : tuple
@@ -112,7 +118,7 @@ def load_hisscube(
             raise ValueError(
                 f"{cube.path} holds no image cutouts; load it with modalities=('spectrum',)"
             )
-        keep = np.flatnonzero(_flag_mask(all_frame, flag))
+        keep = _flag_rows(all_frame, flag)
         frame = all_frame.iloc[keep].reset_index(drop=True)
         arrays = {}
         if "image" in modalities:
@@ -123,6 +129,12 @@ def load_hisscube(
             arrays["spectrum"] = cube.read_spectra(keep, level=spectrum_zoom)
             if with_errors:
                 arrays["spectrum_error"] = cube.read_spectrum_errors(keep, level=spectrum_zoom)
+        # Metadata keys ride along so that cross-validation slices them with the rows:
+        # FlagFilter and flag_scorer read "flag", spectral features read "redshift".
+        arrays["flag"] = frame["FLAG"].to_numpy(dtype=np.float64)
+        arrays["redshift"] = (
+            frame["Z"].to_numpy(dtype=np.float64) if "Z" in frame else np.full(len(frame), np.nan)
+        )
         y = frame[target].to_numpy(dtype=np.float64)
         X = SliceDict(**arrays)
         if return_X_y:

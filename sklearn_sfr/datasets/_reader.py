@@ -109,7 +109,8 @@ class HiSSCube:
     label_policy : {"ivar", "first"}, default="ivar"
         How an object observed by several spectra (several label rows) gets one label:
         ``"ivar"`` is the inverse-variance mean of the AVG (and MEDIAN, P16, P84) values of its
-        FLAG=0 spectra, with the variance from ``(P84 - P16) / 2``; ``"first"`` takes the
+        FLAG=0 spectra, with the variance from ``(P84 - P16) / 2`` (an object without a FLAG=0
+        spectrum combines its least-flagged ones, and its FLAG says so); ``"first"`` takes the
         earliest spectrum, the reference's own order.
 
     Attributes

@@ -1,0 +1,73 @@
+"""Pick modalities out of a SliceDict."""
+
+from __future__ import annotations
+
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+
+from ..utils._multimodal import get_key, is_multimodal
+
+
+class ModalitySelector(TransformerMixin, BaseEstimator):
+    """Select one modality (or several) of a SliceDict.
+
+    With one key the output is that key's bare array, so single-modality pipelines read
+    ``make_pipeline(ModalitySelector("spectrum"), SpectrumRebin(4), DecisionTreeRegressor())``.
+    With a list of keys the output is a SliceDict of those keys (for transformers that need a
+    modality plus metadata, e.g. ``["spectrum", "redshift"]``).
+
+    Parameters
+    ----------
+    key : str or list of str
+        Key(s) to keep.
+
+    Attributes
+    ----------
+    keys_in_ : list of str
+        Keys of the SliceDict seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skorch.helper import SliceDict
+    >>> from sklearn_sfr.preprocessing import ModalitySelector
+    >>> X = SliceDict(image=np.zeros((3, 5, 8, 8)), spectrum=np.ones((3, 577)))
+    >>> ModalitySelector("spectrum").fit_transform(X).shape
+    (3, 577)
+    """
+
+    _parameter_constraints: dict = {"key": [str, list, tuple]}
+
+    def __init__(self, key):
+        self.key = key
+
+    def _check(self, X):
+        if not is_multimodal(X):
+            raise TypeError(
+                f"ModalitySelector({self.key!r}) needs a SliceDict, got {type(X).__name__}"
+            )
+        keys = [self.key] if isinstance(self.key, str) else list(self.key)
+        for k in keys:
+            get_key(X, k)
+        return keys
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check that the key(s) exist."""
+        self._check(X)
+        self.keys_in_ = sorted(X.keys())
+        return self
+
+    def transform(self, X):
+        """The selected array, or a SliceDict of the selected keys."""
+        keys = self._check(X)
+        if isinstance(self.key, str):
+            return X[self.key]
+        return type(X)(**{k: X[k] for k in keys})
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.dict = True
+        tags.input_tags.allow_nan = True
+        tags.requires_fit = False
+        return tags
