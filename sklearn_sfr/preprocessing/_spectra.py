@@ -8,7 +8,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..datasets._layout import n_wavelength, wavelength_grid
 from ..utils._multimodal import check_array_ndim, get_key, is_multimodal, replace_keys
@@ -17,25 +17,28 @@ _SPECTRUM_SHAPE = "(n_samples, n_pixels)"
 
 
 def _default_wavelength(n_pixels):
-    """The HiSS-Cube grid with ``n_pixels`` pixels (one of its four levels)."""
+    """The HiSS-Cube grid with ``n_pixels`` pixels, else the pixel index (no physical grid)."""
     for level in range(4):
         if n_wavelength(level) == n_pixels:
             return wavelength_grid(level)
-    raise ValueError(
-        f"spectra have {n_pixels} pixels, which is no HiSS-Cube level "
-        f"({[n_wavelength(z) for z in range(4)]}); pass wavelength= explicitly"
-    )
+    return np.arange(n_pixels, dtype=np.float64)
 
 
 class _SpectrumTransformer(TransformerMixin, BaseEstimator):
     """Base: spectra as a bare (n, L) array or under ``spectrum`` of a SliceDict."""
 
-    def _spectra_of(self, X):
+    def _spectra_of(self, X, *, reset=False):
         if is_multimodal(X):
-            return check_array_ndim(
+            flux = check_array_ndim(
                 get_key(X, "spectrum"), 2, "X['spectrum']", shape_hint=_SPECTRUM_SHAPE
             )
-        return check_array_ndim(X, 2, "X", shape_hint=_SPECTRUM_SHAPE)
+            if reset:
+                self.n_features_in_ = flux.shape[1]
+            return flux
+        # A bare table is validated the scikit-learn way (n_features_in_, dtype, finiteness).
+        return validate_data(
+            self, X, reset=reset, dtype=(np.float64, np.float32), ensure_all_finite="allow-nan"
+        )
 
     def _errors_of(self, X, flux):
         if not is_multimodal(X) or "spectrum_error" not in X:
@@ -91,7 +94,8 @@ class SpectrumRebin(_SpectrumTransformer):
     factor : int
         Input pixels per output pixel.
     wavelength : array-like of shape (n_pixels,), default=None
-        Wavelength grid of the input; None takes the HiSS-Cube grid of matching length.
+        Wavelength grid of the input; None takes the HiSS-Cube grid of matching length (and
+        the pixel index for any other length).
 
     Attributes
     ----------
@@ -122,12 +126,13 @@ class SpectrumRebin(_SpectrumTransformer):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Record the wavelength grid and compute the bin centres."""
-        flux = self._spectra_of(X)
+        flux = self._spectra_of(X, reset=True)
         self._fit_grid(flux)
         n_out = flux.shape[1] // self.factor
         if n_out < 1:
             raise ValueError(
-                f"factor={self.factor} is larger than the {flux.shape[1]} pixels of the spectra"
+                f"factor={self.factor} is larger than the spectra "
+                f"(n_features = {flux.shape[1]} pixels)"
             )
         self.wavelength_ = self.wavelength_in_[: n_out * self.factor].reshape(n_out, -1).mean(1)
         return self
@@ -137,11 +142,12 @@ class SpectrumRebin(_SpectrumTransformer):
         return x[:, : n_out * self.factor].reshape(x.shape[0], n_out, self.factor)
 
     def _rebin(self, flux, errors=None):
+        dtype = flux.dtype
         f = self._bins(flux.astype(np.float64))
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bins are expected
             if errors is None:
-                return np.nanmean(f, axis=2).astype(np.float32), None
+                return np.nanmean(f, axis=2).astype(dtype), None
             s = self._bins(errors.astype(np.float64))
             w = np.where(np.isfinite(f) & np.isfinite(s) & (s > 0), 1.0 / s**2, 0.0)
             wsum = w.sum(axis=2)
@@ -149,7 +155,7 @@ class SpectrumRebin(_SpectrumTransformer):
                 wsum > 0, np.nansum(np.where(w > 0, f, 0.0) * w, axis=2) / wsum, np.nan
             )
             sigma = np.where(wsum > 0, 1.0 / np.sqrt(wsum), np.nan)
-        return mean.astype(np.float32), sigma.astype(np.float32)
+        return mean.astype(dtype), sigma.astype(dtype)
 
     def transform(self, X):
         """Rebin the spectra (and their errors under ``spectrum_error``)."""
@@ -179,7 +185,7 @@ class SpectrumNormalizer(_SpectrumTransformer):
     ``method="continuum"`` divides pixel by pixel by a running median of ``continuum_width``
     pixels, which keeps lines and breaks and removes the continuum slope. NaN pixels are
     ignored throughout and stay NaN. A spectrum whose level is not positive (all masked, or
-    negative noise) is left unscaled and counted in ``n_unscaled_`` of the last transform.
+    negative noise) is left unscaled, with a warning.
     Errors under ``spectrum_error`` are divided by the same factor.
 
     Parameters
@@ -190,7 +196,8 @@ class SpectrumNormalizer(_SpectrumTransformer):
     continuum_width : int, default=101
         Pixels of the running median (odd) for ``method="continuum"``.
     wavelength : array-like, default=None
-        Input wavelength grid; None takes the HiSS-Cube grid of matching length.
+        Input wavelength grid; None takes the HiSS-Cube grid of matching length (and the
+        pixel index for any other length).
 
     Examples
     --------
@@ -218,7 +225,7 @@ class SpectrumNormalizer(_SpectrumTransformer):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Record the wavelength grid."""
-        flux = self._spectra_of(X)
+        flux = self._spectra_of(X, reset=True)
         self._fit_grid(flux)
         if self.window is not None:
             lo, hi = self.window
@@ -247,19 +254,27 @@ class SpectrumNormalizer(_SpectrumTransformer):
     def transform(self, X):
         """Normalise the spectra (and their errors)."""
         check_is_fitted(self)
-        flux = self._spectra_of(X).astype(np.float64)
+        flux = self._spectra_of(X)
+        dtype = flux.dtype
+        flux = flux.astype(np.float64)
         self._check_pixels(flux, "X['spectrum']" if is_multimodal(X) else "X")
         level = self._levels(flux)
         bad = ~(np.isfinite(level) & (level > 0))
-        self.n_unscaled_ = int(bad.any(axis=1).sum())
+        n_unscaled = int(bad.all(axis=1).sum())
+        if n_unscaled:
+            warnings.warn(
+                f"{n_unscaled} spectra have no positive flux level (all masked or noise) and "
+                "are left unscaled",
+                stacklevel=2,
+            )
         level = np.where(bad, 1.0, level)
-        out = (flux / level).astype(np.float32)
+        out = (flux / level).astype(dtype)
         if not is_multimodal(X):
             return out
         updates = {"spectrum": out}
         errors = self._errors_of(X, flux)
         if errors is not None:
-            updates["spectrum_error"] = (errors / level).astype(np.float32)
+            updates["spectrum_error"] = (errors / level).astype(dtype)
         return replace_keys(X, **updates)
 
 

@@ -15,6 +15,10 @@ METADATA_KEYS = ("flag", "redshift")
 
 def is_multimodal(X, name="X"):
     """Whether ``X`` is a ``SliceDict``; a plain dict is refused with an explanation."""
+    from scipy.sparse import issparse
+
+    if issparse(X):  # a dok_matrix is a dict too; validation refuses sparse input later
+        return False
     if isinstance(X, dict):
         if type(X) is dict:
             raise TypeError(
