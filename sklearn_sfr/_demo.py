@@ -1,7 +1,7 @@
 """``sklearn-sfr demo``: a small, complete pass through the study.
 
 Builds a synthetic cube of a few thousand objects, loads the FLAG=0 sample, cross-validates
-decision trees on flattened 8x8 cutouts and on the lowest-resolution spectra, prints their
+decision-tree pipelines on flattened 8x8 cutouts and on rebinned spectra, prints their
 RMSE/MAE/R2 beside the cube's noise floor, and writes a report folder with the scores and the
 exploratory plots (cutouts, spectra, SFR distribution).
 """
@@ -22,26 +22,35 @@ _SCORING = {
 }
 
 
-def _flatten(images):
-    # One feature per band and pixel; decision trees need a 2-D table.
-    return np.asarray(images).reshape(len(images), -1)
+def _baseline_models(random_state):
+    """Decision-tree baselines, one pipeline per modality, all on the same SliceDict."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.tree import DecisionTreeRegressor
+
+    from .preprocessing import FlattenBands, ModalitySelector, SpectrumRebin
+
+    def tree():
+        # min_samples_leaf keeps the trees from memorising label noise (the noise floor).
+        return DecisionTreeRegressor(min_samples_leaf=20, random_state=random_state)
+
+    return {
+        "tree on flattened 8x8 ugriz cutouts": make_pipeline(
+            ModalitySelector("image"), FlattenBands(), tree()
+        ),
+        "tree on spectra rebinned to 577 px": make_pipeline(
+            ModalitySelector("spectrum"), SpectrumRebin(2), tree()
+        ),
+    }
 
 
 def _baseline_scores(data, cv, random_state):
     """Cross-validated decision trees on each modality: one row per model x fold."""
     from sklearn.model_selection import KFold, cross_validate
-    from sklearn.tree import DecisionTreeRegressor
 
     folds = KFold(n_splits=cv, shuffle=True, random_state=random_state)
-    inputs = {
-        "tree on flattened 8x8 ugriz cutouts": _flatten(data.X["image"]),
-        f"tree on spectra ({data.X['spectrum'].shape[1]} px)": data.X["spectrum"],
-    }
     rows = []
-    for name, X in inputs.items():
-        # min_samples_leaf keeps the trees from memorising label noise (the noise floor).
-        model = DecisionTreeRegressor(min_samples_leaf=20, random_state=random_state)
-        res = cross_validate(model, X, data.y, cv=folds, scoring=_SCORING)
+    for name, model in _baseline_models(random_state).items():
+        res = cross_validate(model, data.X, data.y, cv=folds, scoring=_SCORING)
         for k in range(cv):
             rows.append(
                 {
@@ -68,35 +77,39 @@ def _summary(scores, noise_floor):
 
 
 def _write_plots(cube_path, data, out):
-    from .datasets import load_hisscube
+    from .datasets import HiSSCube
+    from .datasets._loader import _to_sdss_units
     from .plotting import plot_cutouts, plot_spectra, plot_target_distribution, save_figure
 
-    # Show a spread of SFRs: the objects nearest to evenly spaced quantiles.
-    picks = [
-        int(np.argmin(np.abs(data.y - q))) for q in np.quantile(data.y, [0.05, 0.35, 0.65, 0.95])
-    ]
-    big = load_hisscube(cube_path, image_zoom=0, spectrum_zoom=0, flag=0)
+    # Show a spread of SFRs: the objects nearest to evenly spaced quantiles of the label.
+    quantiles = np.quantile(data.y, [0.05, 0.35, 0.65, 0.95])
+    picks = [int(np.argmin(np.abs(data.y - q))) for q in quantiles]
     titles = [
-        f"{big.frame['object_type'][i]}, log SFR {big.y[i]:.2f}, z {big.frame['Z'][i]:.3f}"
+        f"{data.frame['object_type'][i]}, log SFR {data.y[i]:.2f}, z {data.frame['Z'][i]:.3f}"
         for i in picks
     ]
+    with HiSSCube(cube_path) as cube:
+        everything = cube.read_frame()
+        # Rows of the FLAG=0 sample in the cube; read only the four shown, at full resolution.
+        rows = np.flatnonzero(everything["FLAG"] == 0)[picks]
+        arrays = {"image": cube.read_images(rows, zoom=0), "spectrum": cube.read_spectra(rows)}
+        wavelength = cube.wavelength(0)
+    _to_sdss_units(arrays)
     paths = {}
-    fig = plot_cutouts(big.X["image"][picks], titles=titles)
+    fig = plot_cutouts(arrays["image"], titles=titles)
     paths["cutouts"] = save_figure(fig, out / "cutouts.png")
     fig = plot_spectra(
-        big.wavelength,
-        big.X["spectrum"][picks],
+        wavelength,
+        arrays["spectrum"],
         labels=titles,
-        redshift=big.frame["Z"].to_numpy()[picks],
+        redshift=data.frame["Z"].to_numpy()[picks],
+        ylabel=r"$f_\lambda$ [$10^{-17}$ erg s$^{-1}$ cm$^{-2}$ $\AA^{-1}$]",
     )
     paths["spectra"] = save_figure(fig, out / "spectra.png")
-    all_objects = load_hisscube(cube_path, image_zoom=3, spectrum_zoom=3, flag=None,
-                                modalities=("spectrum",))  # fmt: skip
-    groups = all_objects.frame["FLAG"].map(
-        lambda v: "no label" if pd.isna(v) else f"FLAG={int(v)}"
+    groups = everything["FLAG"].map(lambda v: "no label" if pd.isna(v) else f"FLAG={int(v)}")
+    fig = plot_target_distribution(
+        everything["AVG"].to_numpy(), groups=groups.to_numpy(), noise_floor=data.noise_floor
     )
-    fig = plot_target_distribution(all_objects.y, groups=groups.to_numpy(),
-                                   noise_floor=data.noise_floor)  # fmt: skip
     paths["sfr_distribution"] = save_figure(fig, out / "sfr_distribution.png")
     return paths
 
@@ -139,8 +152,8 @@ def run_demo(out="sfr-demo", *, n_objects=3000, cv=5, random_state=0, cube=None,
             cube = Path(tmp) / "demo-cube.h5"
             say(f"building a synthetic cube of {n_objects} objects ...")
             make_synthetic_cube(cube, n_objects=n_objects, random_state=random_state)
-        say("loading the FLAG=0 sample (8x8 cutouts, 577-pixel spectra) ...")
-        data = load_hisscube(cube, image_zoom=3, spectrum_zoom=3, flag=0)
+        say("loading the FLAG=0 sample (8x8 cutouts, 1155-pixel spectra) ...")
+        data = load_hisscube(cube, image_zoom=3, spectrum_zoom=2, flag=0)
         say(f"{len(data.y)} objects with FLAG=0; cross-validating decision trees ({cv} folds) ...")
         scores = _baseline_scores(data, cv, random_state)
         summary = _summary(scores, data.noise_floor)

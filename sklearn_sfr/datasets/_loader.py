@@ -5,9 +5,26 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch
 
+from ._layout import BAND_NAMES, IMAGE_UNIT_PER_NMGY
 from ._reader import HiSSCube
 
 MODALITIES = ("image", "spectrum")
+UNITS = ("sdss", "cube")
+
+#: Spectra: the cube stores erg s^-1 cm^-2 A^-1; SDSS files use 1e-17 of that.
+_SPECTRUM_SDSS_SCALE = 1e17
+
+
+def _to_sdss_units(arrays):
+    """Cube values to nanomaggies (images) and 1e-17 erg/s/cm2/A (spectra), in place."""
+    per_nmgy = np.array([IMAGE_UNIT_PER_NMGY[b] for b in BAND_NAMES], dtype=np.float64)
+    for key in ("image", "image_error"):
+        if key in arrays:
+            arrays[key] = (arrays[key] / per_nmgy[None, :, None, None]).astype(np.float32)
+    for key in ("spectrum", "spectrum_error"):
+        if key in arrays:
+            arrays[key] = (arrays[key] * _SPECTRUM_SDSS_SCALE).astype(np.float32)
+
 
 _DESCR = """HiSS-Cube multi-modal SDSS sample
 =================================
@@ -16,6 +33,7 @@ File: {path} ({kind})
 Objects: {n} selected of {total} (flag={flag!r})
 Image cutouts: {image}
 Spectra: {spectrum}
+Units: {units}
 Target: {target} (log10 SFR [M_sun/yr] for the MPA-JHU columns), label policy {policy!r}
 Noise floor (RMSE of the label against the true value, FLAG=0): {noise_floor}
 
@@ -46,6 +64,7 @@ def load_hisscube(
     with_errors=False,
     return_X_y=False,
     label_policy="ivar",
+    units="sdss",
 ):
     """Load a HiSS-Cube file as a multi-modal sample set.
 
@@ -71,6 +90,12 @@ def load_hisscube(
         Return ``(X, y)`` instead of the Bunch.
     label_policy : {"ivar", "first"}, default="ivar"
         How objects with several spectra get one label, see :class:`HiSSCube`.
+    units : {"sdss", "cube"}, default="sdss"
+        ``"sdss"`` returns images in nanomaggies and spectra in 1e-17 erg s^-1 cm^-2 A^-1, the
+        units of SDSS frames and spectra, whose values are of order one. ``"cube"`` returns
+        the stored HiSS-Cube values (erg s^-1 cm^-2 A^-1, images scaled per band by the
+        reference's fibre factor), of order 1e-17: scikit-learn's trees treat features that
+        vary by less than 1e-7 as constant, so use them only with your own scaling.
 
     Returns
     -------
@@ -120,6 +145,8 @@ def load_hisscube(
             )
         keep = _flag_rows(all_frame, flag)
         frame = all_frame.iloc[keep].reset_index(drop=True)
+        if units not in UNITS:
+            raise ValueError(f"units must be one of {UNITS}, got {units!r}")
         arrays = {}
         if "image" in modalities:
             arrays["image"] = cube.read_images(keep, zoom=image_zoom)
@@ -129,6 +156,8 @@ def load_hisscube(
             arrays["spectrum"] = cube.read_spectra(keep, level=spectrum_zoom)
             if with_errors:
                 arrays["spectrum_error"] = cube.read_spectrum_errors(keep, level=spectrum_zoom)
+        if units == "sdss":
+            _to_sdss_units(arrays)
         # Metadata keys ride along so that cross-validation slices them with the rows:
         # FlagFilter and flag_scorer read "flag", spectral features read "redshift".
         arrays["flag"] = frame["FLAG"].to_numpy(dtype=np.float64)
@@ -155,6 +184,11 @@ def load_hisscube(
             target=target,
             policy=label_policy,
             noise_floor="unknown" if noise_floor is None else f"{noise_floor:.3f} dex",
+            units=(
+                "images in nanomaggies, spectra in 1e-17 erg/s/cm2/A"
+                if units == "sdss"
+                else "as stored in the cube (erg/s/cm2/A; images x reference fibre factor)"
+            ),
         )
         return Bunch(
             X=X,

@@ -124,3 +124,21 @@ def test_flag_selection(good_cube):
     assert (reliable.frame["FLAG"] == 0).all() and len(reliable.y) == 5
     both = load_hisscube(good_cube, flag=(0, 2), return_X_y=True)
     assert len(both[1]) == 6
+
+
+def test_units(good_cube):
+    from sklearn_sfr.datasets import HiSSCube
+    from sklearn_sfr.datasets._layout import IMAGE_UNIT_PER_NMGY
+
+    sdss = load_hisscube(good_cube, with_errors=True, flag=None)
+    cube = load_hisscube(good_cube, with_errors=True, flag=None, units="cube")
+    np.testing.assert_allclose(sdss.X["spectrum"], cube.X["spectrum"] * 1e17, rtol=1e-6)
+    np.testing.assert_allclose(
+        sdss.X["image_error"][:, 1],
+        cube.X["image_error"][:, 1] / IMAGE_UNIT_PER_NMGY["g"],
+        rtol=1e-6,
+    )
+    with HiSSCube(good_cube) as c:
+        np.testing.assert_array_equal(cube.X["image"], c.read_images())
+    with pytest.raises(ValueError, match="units must be one of"):
+        load_hisscube(good_cube, units="jansky")
