@@ -206,7 +206,7 @@ class SpectrumNormalizer(_SpectrumTransformer):
     >>> flux = np.vstack([np.full(577, 2e-17), np.full(577, 5e-17)])
     >>> SpectrumNormalizer().fit_transform(flux)[:, :3]
     array([[1., 1., 1.],
-           [1., 1., 1.]], dtype=float32)
+           [1., 1., 1.]])
     """
 
     _parameter_constraints: dict = {

@@ -369,7 +369,7 @@ def test_reading_leaves_the_file_untouched(ref, tmp_path):
 
 def test_load_hisscube_on_the_reference_file(ref):
     path, truth = ref
-    data = load_hisscube(path, flag=None)
+    data = load_hisscube(path, flag=None, units="cube")  # the stored values, to compare
     assert data.X["image"].shape == (3, 5, 64, 64) and data.X["spectrum"].shape == (3, 4620)
     np.testing.assert_allclose(data.X["image"], truth["images"][0], rtol=1e-6, atol=0)
     np.testing.assert_array_equal(data.X["spectrum"], truth["spectra"][0])
@@ -377,7 +377,7 @@ def test_load_hisscube_on_the_reference_file(ref):
     np.testing.assert_allclose(data.wavelength, wavelength_grid(0), rtol=0, atol=1e-9)
     assert list(data.band_names) == list(BAND_NAMES) and len(data.frame) == 3
 
-    reliable = load_hisscube(path, image_zoom=1, spectrum_zoom=2, with_errors=True)  # flag=0
+    reliable = load_hisscube(path, image_zoom=1, spectrum_zoom=2, with_errors=True, units="cube")
     keep = _rows(truth, "A", "B")
     assert reliable.X["image"].shape == (2, 5, 32, 32)
     assert reliable.X["spectrum"].shape == (2, 1155)
