@@ -8,7 +8,7 @@ import importlib
 
 from ._version import __version__
 
-_SUBMODULES = ("datasets", "plotting", "preprocessing")
+_SUBMODULES = ("datasets", "features", "plotting", "preprocessing")
 
 __all__ = ["__version__", *_SUBMODULES]
 

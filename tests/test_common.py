@@ -12,6 +12,7 @@ from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch.helper import SliceDict
 
+from sklearn_sfr.features import PhotometryFeatures, SpectralLineFeatures
 from sklearn_sfr.preprocessing import (
     CentralCrop,
     FlattenBands,
@@ -34,7 +35,8 @@ def _multimodal(n=40, seed=0):
     images = rng.normal(size=(n, 5, 16, 16)).astype(np.float32)
     spectra = rng.normal(1.0, 0.1, size=(n, 577)).astype(np.float32)
     y = images[:, 2, 8, 8] + spectra[:, 100]
-    return SliceDict(image=images, spectrum=spectra, flag=np.zeros(n)), y
+    redshift = rng.uniform(0.02, 0.2, n)
+    return SliceDict(image=images, spectrum=spectra, flag=np.zeros(n), redshift=redshift), y
 
 
 # Each multi-modal transformer with the step that makes its output a table for a tree.
@@ -44,6 +46,8 @@ MULTIMODAL = [
     (FlattenBands(), []),
     (SpectrumRebin(4), [ModalitySelector("spectrum")]),
     (SpectrumNormalizer(), [ModalitySelector("spectrum")]),
+    (SpectralLineFeatures(), []),
+    (PhotometryFeatures(), []),
 ]
 
 

@@ -1,0 +1,12 @@
+"""Tabular features from spectra and image cutouts, for trees and linear models.
+
+:class:`SpectralLineFeatures` measures rest-frame emission lines (H-alpha traces the
+star-formation rate), the 4000 A break and H-delta (stellar age) and continuum colours from the
+spectra; :class:`PhotometryFeatures` measures aperture and Petrosian fluxes, asinh magnitudes,
+colours, sizes and concentration from the ugriz cutouts.
+"""
+
+from ._lines import SpectralLineFeatures
+from ._photometry import PhotometryFeatures
+
+__all__ = ["PhotometryFeatures", "SpectralLineFeatures"]
