@@ -3,6 +3,11 @@
 import os
 import random
 
+# pytest-xdist runs one worker per core: torch's OpenMP threads on top of that oversubscribe
+# the cores and make tiny networks hundreds of times slower. One thread per worker. This must
+# happen before torch is imported.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 import pandas as pd
 import pytest

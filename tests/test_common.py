@@ -18,6 +18,7 @@ from sklearn_sfr.preprocessing import (
     FlattenBands,
     ImageScaler,
     ModalitySelector,
+    ObjectIsolator,
     SpectrumNormalizer,
     SpectrumRebin,
 )
@@ -48,6 +49,7 @@ MULTIMODAL = [
     (SpectrumNormalizer(), [ModalitySelector("spectrum")]),
     (SpectralLineFeatures(), []),
     (PhotometryFeatures(), []),
+    (ObjectIsolator(random_state=0), [FlattenBands()]),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from ._flag import FlagFilter, flag_mask, flag_scorer
 from ._images import CentralCrop, FlattenBands, ImageScaler
+from ._isolation import ObjectIsolator, neighbour_detection_scores
 from ._select import ModalitySelector
 from ._spectra import SpectrumNormalizer, SpectrumRebin
 
@@ -11,8 +12,10 @@ __all__ = [
     "FlattenBands",
     "ImageScaler",
     "ModalitySelector",
+    "ObjectIsolator",
     "SpectrumNormalizer",
     "SpectrumRebin",
     "flag_mask",
     "flag_scorer",
+    "neighbour_detection_scores",
 ]
