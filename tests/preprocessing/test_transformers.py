@@ -187,3 +187,12 @@ def test_image_transformers_refuse_inf_and_empty(transformer):
         transformer.fit(bad)
     with pytest.raises(ValueError, match="empty"):
         transformer.fit(np.zeros((0, 5, 8, 8)))
+
+
+def test_set_output_pandas_on_tabular_transformers():
+    images = _images(n=4, size=8)
+    table = FlattenBands().set_output(transform="pandas").fit_transform(images)
+    assert list(table.columns[:2]) == ["u_0_0", "u_0_1"] and table.shape == (4, 320)
+    flux = np.ones((3, 577))
+    rebinned = SpectrumRebin(4).set_output(transform="pandas").fit_transform(flux)
+    assert rebinned.shape == (3, 144) and rebinned.columns[0].startswith("flux_38")
