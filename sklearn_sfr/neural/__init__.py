@@ -1,0 +1,14 @@
+"""Neural estimators (skorch-backed scikit-learn estimators). Only this package imports torch."""
+
+from ._estimators import FusionRegressor, ImageRegressor, SpectrumRegressor
+from ._modules import FUSIONS, FusionNet, ImageEncoder, SpectrumEncoder
+
+__all__ = [
+    "FUSIONS",
+    "FusionNet",
+    "FusionRegressor",
+    "ImageEncoder",
+    "ImageRegressor",
+    "SpectrumEncoder",
+    "SpectrumRegressor",
+]

@@ -1,0 +1,247 @@
+"""The scikit-learn side of the neural estimators: parameters, validation, scaling, skorch.
+
+Each estimator is a plain :class:`~sklearn.base.BaseEstimator` whose ``fit`` builds a skorch
+net (the fitted ``net_``) around :class:`~sklearn_sfr.neural._modules.FusionNet`. Training,
+validation split, early stopping with best-weights restore and the progress bar are skorch's
+callbacks; this module only adds what skorch cannot know: which SliceDict keys are inputs, how
+to scale physical units, how to keep a 1-D target from broadcasting, and the losses.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.dataset import ValidSplit
+from skorch.helper import SliceDict
+
+from ._inputs import InputScaler, check_no_empty_rows, modality_arrays
+from ._losses import LOSSES, make_criterion
+from ._modules import FusionNet
+
+
+def resolve_device(device):
+    """``"auto"`` is CUDA when a GPU is visible, else the CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class _WeightedNet(NeuralNet):
+    """A skorch net whose loss honours per-sample weights passed as ``X["sample_weight"]``."""
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        y_true = y_true.to(y_pred.device)
+        per_sample = self.criterion_(y_pred, y_true)
+        per_sample = per_sample.reshape(per_sample.shape[0], -1).mean(dim=1)
+        weight = X.get("sample_weight") if isinstance(X, dict) else None
+        if weight is None:
+            return per_sample.mean()
+        weight = weight.to(per_sample.device, per_sample.dtype)
+        return (per_sample * weight).sum() / weight.sum()
+
+
+class BaseNeuralEstimator(BaseEstimator):
+    """Shared machinery of the neural estimators (not for direct use).
+
+    Subclasses set ``_modalities`` (SliceDict keys the network reads) and may add
+    architecture parameters through ``_module_kwargs``.
+    """
+
+    _modalities: tuple = ("image", "spectrum")
+
+    _parameter_constraints: dict = {
+        "width": [Interval(Integral, 1, None, closed="left")],
+        "depth": [Interval(Integral, 1, None, closed="left")],
+        "embed_dim": [Interval(Integral, 1, None, closed="left")],
+        "norm": [StrOptions({"batch", "group", "layer", "none"})],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "loss": [StrOptions(set(LOSSES))],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [str],
+        "verbose": ["verbose"],
+        "net_kwargs": [dict, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        width=32,
+        depth=3,
+        embed_dim=64,
+        norm="group",
+        dropout=0.1,
+        loss="mse",
+        max_epochs=100,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=1e-4,
+        validation_fraction=0.1,
+        patience=10,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        net_kwargs=None,
+    ):
+        self.width = width
+        self.depth = depth
+        self.embed_dim = embed_dim
+        self.norm = norm
+        self.dropout = dropout
+        self.loss = loss
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.net_kwargs = net_kwargs
+
+    # -- hooks for subclasses -------------------------------------------------------------------
+    def _module_kwargs(self):
+        return {}
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _arrays(self, X):
+        arrays = modality_arrays(X, self._modalities)
+        check_no_empty_rows(arrays)
+        return arrays
+
+    def _check_shapes(self, arrays):
+        for key, x in arrays.items():
+            if x.shape[1:] != self.input_shapes_[key]:
+                raise ValueError(
+                    f"X[{key!r}] has shape {x.shape}, but the model was fitted on "
+                    f"(n, {', '.join(map(str, self.input_shapes_[key]))}); crop or rebin to match"
+                )
+
+    def _net_inputs(self, arrays, sample_weight=None):
+        inputs = self.scaler_.transform(arrays)
+        if sample_weight is not None:
+            inputs["sample_weight"] = np.asarray(sample_weight, dtype=np.float32)
+        return SliceDict(**inputs)
+
+    def _seed(self):
+        seed = self.random_state
+        if isinstance(seed, np.random.RandomState):
+            seed = int(seed.randint(2**31 - 1))
+        if seed is None:
+            seed = int(np.random.default_rng().integers(2**31 - 1))
+        torch.manual_seed(seed)
+        return seed
+
+    # -- the net --------------------------------------------------------------------------------
+    def _callbacks(self):
+        callbacks = []
+        if self.validation_fraction > 0:
+            callbacks.append(
+                ("early_stopping",
+                 EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
+            )  # fmt: skip
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks
+
+    def _build_net(self, seed, n_outputs):
+        shapes = {
+            "image_shape": self.net_shapes_.get("image"),
+            "spectrum_shape": self.net_shapes_.get("spectrum"),
+        }
+        module_kwargs = {
+            f"module__{k}": v
+            for k, v in {
+                **shapes,
+                "n_outputs": n_outputs,
+                "width": self.width,
+                "depth": self.depth,
+                "embed_dim": self.embed_dim,
+                "norm": self.norm,
+                "dropout": self.dropout,
+                **self._module_kwargs(),
+            }.items()
+        }
+        kwargs = {
+            "module": FusionNet,
+            "criterion": make_criterion(self.loss),
+            "optimizer": torch.optim.AdamW,
+            "lr": self.lr,
+            "optimizer__weight_decay": self.weight_decay,
+            "max_epochs": self.max_epochs,
+            "batch_size": self.batch_size,
+            "iterator_train__shuffle": True,
+            "train_split": (
+                ValidSplit(self.validation_fraction, random_state=seed)
+                if self.validation_fraction > 0
+                else None
+            ),
+            "callbacks": self._callbacks(),
+            "device": resolve_device(self.device),
+            "verbose": int(self.verbose),
+            **module_kwargs,
+            **(self.net_kwargs or {}),
+        }
+        return _WeightedNet(**kwargs)
+
+    def _fit_net(self, X, y2d, n_outputs, sample_weight=None):
+        self._validate_params()
+        arrays = self._arrays(X)
+        self.input_shapes_ = {k: v.shape[1:] for k, v in arrays.items()}
+        self.scaler_ = InputScaler().fit(arrays)
+        inputs = self._net_inputs(arrays, sample_weight)
+        self.net_shapes_ = {
+            k: tuple(v.shape[1:]) for k, v in inputs.items() if k != "sample_weight"
+        }
+        seed = self._seed()
+        self.net_ = self._build_net(seed, n_outputs)
+        self.net_.fit(inputs, y2d)
+        return self
+
+    def _forward(self, X):
+        check_is_fitted(self, "net_")
+        arrays = self._arrays(X)
+        self._check_shapes(arrays)
+        inputs = self._net_inputs(arrays)
+        out = self.net_.forward(inputs, training=False)
+        return out.detach().cpu().numpy().astype(np.float64)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.dict = True
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = self.device not in ("cpu", "auto")
+        return tags
+
+
+def check_regression_target(y, n_samples, *, allow_nan=False):
+    """A 1-D float target with one value per sample (2-D targets are refused)."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D (one target per sample), got shape {y.shape}")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"y has {y.shape[0]} values but X has {n_samples} samples")
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"y must be numeric, got dtype {y.dtype}")
+    y = y.astype(np.float64)
+    if np.isinf(y).any() or (not allow_nan and np.isnan(y).any()):
+        raise ValueError(
+            "y contains NaN or infinity; drop unlabelled objects first (e.g. with FlagFilter)"
+        )
+    return y

@@ -1,0 +1,268 @@
+"""The neural regressors: image only, spectrum only, and the four fusion strategies."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..utils._multimodal import is_multimodal
+from ._base import BaseNeuralEstimator, check_regression_target
+from ._losses import n_outputs_for, split_log_var
+from ._modules import FUSIONS
+
+
+def _n_samples(X):
+    # is_multimodal refuses a plain dict (whose len() would count keys, not samples).
+    return len(X) if is_multimodal(X) else np.asarray(X).shape[0]
+
+
+class _NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
+    """Regression on a standardised target; ``predict`` undoes the standardisation."""
+
+    def fit(self, X, y, sample_weight=None):
+        """Train the network.
+
+        Parameters
+        ----------
+        X : SliceDict or ndarray
+            Inputs with the estimator's modalities (a bare array for a single-modality
+            estimator). Physical units are fine: scaling is learnt here.
+        y : array-like of shape (n_samples,)
+            Target, e.g. log SFR. Kept 1-D and reshaped to (n, 1) internally, so it can never
+            broadcast against the network output.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-object weights of the loss (e.g. inverse label variance from P16/P84).
+
+        Returns
+        -------
+        self
+        """
+        n = _n_samples(X)
+        y = check_regression_target(y, n)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (n,) or not np.isfinite(sample_weight).all():
+                raise ValueError(
+                    f"sample_weight must be {n} finite values, got {sample_weight.shape}"
+                )
+            if (sample_weight < 0).any() or sample_weight.sum() <= 0:
+                raise ValueError("sample_weight must be non-negative with a positive sum")
+        self.y_mean_ = float(y.mean())
+        self.y_scale_ = float(y.std()) or 1.0
+        y2d = ((y - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
+        return self._fit_net(X, y2d, n_outputs_for(self.loss), sample_weight)
+
+    def predict(self, X, return_std=False):
+        """Predict the target (and its standard deviation with ``loss="gaussian_nll"``).
+
+        Parameters
+        ----------
+        X : SliceDict or ndarray
+        return_std : bool, default=False
+            Also return the predicted per-object standard deviation.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        y_std : ndarray of shape (n_samples,)
+            Only with ``return_std=True``.
+        """
+        if return_std and self.loss != "gaussian_nll":
+            raise ValueError("return_std=True needs loss='gaussian_nll'")
+        out = self._forward(X)
+        mean = out[:, 0] * self.y_scale_ + self.y_mean_
+        if not return_std:
+            return mean
+        import torch
+
+        log_var = split_log_var(torch.as_tensor(out)).numpy()[:, 0]
+        return mean, np.exp(0.5 * log_var) * self.y_scale_
+
+
+_DOC_PARAMS = """
+    width : int, default=32
+        Channels of the first convolution block (doubling per block, capped).
+    depth : int, default=3
+        Convolution blocks of the image encoder (the spectrum encoder uses one more).
+    embed_dim : int, default=64
+        Size of each modality's embedding.
+    norm : {"batch", "group", "layer", "none"}, default="group"
+        Normalisation inside the encoders. GroupNorm by default: it behaves the same in
+        training and prediction, whereas BatchNorm's running statistics lag behind when an
+        epoch has few batches (small study samples) and make early stopping misfire.
+    dropout : float, default=0.1
+    loss : {"mse", "huber", "gaussian_nll"}, default="mse"
+        ``"gaussian_nll"`` learns a per-object uncertainty: ``predict(X, return_std=True)``.
+    max_epochs : int, default=100
+    batch_size : int, default=128
+    lr : float, default=1e-3
+        AdamW learning rate.
+    weight_decay : float, default=1e-4
+    validation_fraction : float, default=0.1
+        Held out of the training data for early stopping (0 disables early stopping).
+    patience : int, default=10
+        Epochs without a better validation loss before training stops; the best weights are
+        restored.
+    random_state : int, RandomState or None, default=None
+        Seeds weights, shuffling, dropout and the validation split.
+    device : str, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU; any torch device string works.
+    verbose : int, default=0
+        1 shows skorch's epoch table and a progress bar.
+    net_kwargs : dict, default=None
+        Extra keyword arguments for the :class:`skorch.NeuralNet` (e.g. ``callbacks``).
+"""
+
+_DOC_ATTRS = """
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained network (``net_.history`` holds the losses per epoch).
+    scaler_ : object
+        Input scaling learnt in ``fit``.
+    input_shapes_ : dict
+        Shape of each modality seen in ``fit`` (without the sample axis).
+    y_mean_, y_scale_ : float
+        Standardisation of the target.
+"""
+
+
+class ImageRegressor(_NeuralRegressor):
+    __doc__ = f"""Regress a target from ugriz image cutouts with a 2-D CNN.
+
+    Takes a SliceDict with an ``image`` key or a bare (n, bands, S, S) array, of any size from
+    8 to 64 pixels, in any flux calibration (scaled internally, NaN pixels masked).
+
+    Parameters
+    ----------{_DOC_PARAMS}{_DOC_ATTRS}
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_sfr.neural import ImageRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> images = rng.normal(size=(64, 5, 8, 8)).astype("float32")
+    >>> y = images[:, 2, 3:5, 3:5].mean(axis=(1, 2))
+    >>> model = ImageRegressor(max_epochs=3, random_state=0).fit(images, y)
+    >>> model.predict(images[:2]).shape
+    (2,)
+    """
+
+    _modalities = ("image",)
+
+
+class SpectrumRegressor(_NeuralRegressor):
+    __doc__ = f"""Regress a target from spectra with a 1-D CNN.
+
+    Takes a SliceDict with a ``spectrum`` key or a bare (n, n_pixels) array of any length, in
+    physical flux units (scaled internally; NaN pixels are masked, not propagated).
+
+    Parameters
+    ----------{_DOC_PARAMS}{_DOC_ATTRS}
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_sfr.neural import SpectrumRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> spectra = rng.normal(1e-17, 1e-18, size=(64, 577))
+    >>> y = spectra[:, 300] * 1e17
+    >>> SpectrumRegressor(max_epochs=3, random_state=0).fit(spectra, y).predict(spectra[:2]).shape
+    (2,)
+    """
+
+    _modalities = ("spectrum",)
+
+
+class FusionRegressor(_NeuralRegressor):
+    __doc__ = f"""Regress a target from images and spectra together.
+
+    Four fusion strategies (see :class:`~sklearn_sfr.neural._modules.FusionNet`):
+    ``"early"`` joins the modalities at the input (the spectrum projected into extra image
+    channels), ``"intermediate"`` concatenates the two embeddings into a shared head,
+    ``"late"`` combines one prediction per modality with learned weights, and
+    ``"cross_attention"`` lets image patch tokens and spectrum segment tokens attend to each
+    other before a shared head.
+
+    Parameters
+    ----------
+    fusion : {{"early", "intermediate", "late", "cross_attention"}}, default="intermediate"
+    n_heads : int, default=4
+        Attention heads of ``"cross_attention"``.
+    early_channels : int, default=4
+        Image channels the spectrum is projected into by ``"early"``.{_DOC_PARAMS}{_DOC_ATTRS}
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skorch.helper import SliceDict
+    >>> from sklearn_sfr import FusionRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = SliceDict(image=rng.normal(size=(64, 5, 8, 8)).astype("float32"),
+    ...               spectrum=rng.normal(size=(64, 577)).astype("float32"))
+    >>> y = X["image"][:, 2].mean(axis=(1, 2)) + X["spectrum"][:, 100]
+    >>> model = FusionRegressor(fusion="late", max_epochs=3, random_state=0).fit(X, y)
+    >>> model.predict(X[:2]).shape
+    (2,)
+    """
+
+    _modalities = ("image", "spectrum")
+
+    _parameter_constraints: dict = {
+        **BaseNeuralEstimator._parameter_constraints,
+        "fusion": [StrOptions(set(FUSIONS))],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
+        "early_channels": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        fusion="intermediate",
+        *,
+        n_heads=4,
+        early_channels=4,
+        width=32,
+        depth=3,
+        embed_dim=64,
+        norm="group",
+        dropout=0.1,
+        loss="mse",
+        max_epochs=100,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=1e-4,
+        validation_fraction=0.1,
+        patience=10,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        net_kwargs=None,
+    ):
+        super().__init__(
+            width=width,
+            depth=depth,
+            embed_dim=embed_dim,
+            norm=norm,
+            dropout=dropout,
+            loss=loss,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            validation_fraction=validation_fraction,
+            patience=patience,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            net_kwargs=net_kwargs,
+        )
+        self.fusion = fusion
+        self.n_heads = n_heads
+        self.early_channels = early_channels
+
+    def _module_kwargs(self):
+        return {
+            "fusion": self.fusion,
+            "n_heads": self.n_heads,
+            "early_channels": self.early_channels,
+        }
