@@ -1,10 +1,12 @@
 """Neural estimators (skorch-backed scikit-learn estimators). Only this package imports torch."""
 
+from ._classifier import FusionClassifier
 from ._estimators import FusionRegressor, ImageRegressor, SpectrumRegressor
 from ._modules import FUSIONS, FusionNet, ImageEncoder, SpectrumEncoder
 
 __all__ = [
     "FUSIONS",
+    "FusionClassifier",
     "FusionNet",
     "FusionRegressor",
     "ImageEncoder",

@@ -116,18 +116,27 @@ class BaseNeuralEstimator(BaseEstimator):
     def _module_kwargs(self):
         return {}
 
+    def _criterion(self):
+        return make_criterion(self.loss)
+
     # -- inputs ---------------------------------------------------------------------------------
+    def _input_keys(self):
+        """SliceDict key of each network input (role): the modality names by default."""
+        return {m: m for m in self._modalities}
+
     def _arrays(self, X):
-        arrays = modality_arrays(X, self._modalities)
+        arrays = modality_arrays(X, self._input_keys())
         check_no_empty_rows(arrays)
         return arrays
 
     def _check_shapes(self, arrays):
-        for key, x in arrays.items():
-            if x.shape[1:] != self.input_shapes_[key]:
+        keys = self._input_keys()
+        for role, x in arrays.items():
+            if x.shape[1:] != self.input_shapes_[role]:
                 raise ValueError(
-                    f"X[{key!r}] has shape {x.shape}, but the model was fitted on "
-                    f"(n, {', '.join(map(str, self.input_shapes_[key]))}); crop or rebin to match"
+                    f"X[{keys[role]!r}] has shape {x.shape}, but the model was fitted on "
+                    f"(n, {', '.join(map(str, self.input_shapes_[role]))}); crop or rebin to "
+                    "match"
                 )
 
     def _net_inputs(self, arrays, sample_weight=None):
@@ -177,7 +186,7 @@ class BaseNeuralEstimator(BaseEstimator):
         }
         kwargs = {
             "module": FusionNet,
-            "criterion": make_criterion(self.loss),
+            "criterion": self._criterion(),
             "optimizer": torch.optim.AdamW,
             "lr": self.lr,
             "optimizer__weight_decay": self.weight_decay,

@@ -28,24 +28,29 @@ def _robust_scale(values, axis=None):
     return med, scale
 
 
-def modality_arrays(X, modalities, *, single_key_ok=True):
-    """The arrays of ``modalities`` from a SliceDict (or a bare array for one modality)."""
+def modality_arrays(X, keys):
+    """The network inputs by role (``"image"``, ``"spectrum"``) from a SliceDict.
+
+    ``keys`` maps each role to the SliceDict key holding it (``{"image": "image"}``, or
+    ``{"spectrum": "audio"}`` for another 1-D modality). A bare array is accepted when the
+    network has a single input.
+    """
     if is_multimodal(X):
         out = {}
-        for key in modalities:
-            out[key] = check_array_ndim(
-                get_key(X, key), _NDIM[key], f"X[{key!r}]", shape_hint=_SHAPES[key]
+        for role, key in keys.items():
+            out[role] = check_array_ndim(
+                get_key(X, key), _NDIM[role], f"X[{key!r}]", shape_hint=_SHAPES[role]
             )
         n = {len(v) for v in out.values()}
         if len(n) > 1:
             raise ValueError(f"modalities have different numbers of rows: {sorted(n)}")
         return out
-    if len(modalities) != 1 or not single_key_ok:
+    if len(keys) != 1:
         raise TypeError(
-            f"X must be a SliceDict with keys {list(modalities)}, got {type(X).__name__}"
+            f"X must be a SliceDict with keys {list(keys.values())}, got {type(X).__name__}"
         )
-    key = modalities[0]
-    return {key: check_array_ndim(X, _NDIM[key], "X", shape_hint=_SHAPES[key])}
+    role = next(iter(keys))
+    return {role: check_array_ndim(X, _NDIM[role], "X", shape_hint=_SHAPES[role])}
 
 
 def check_no_empty_rows(arrays):
