@@ -56,6 +56,18 @@ def test_fit_predict_clone_pickle_reproducible(est):
     assert len(model.net_.history) >= 1
 
 
+def test_skops_round_trip():
+    sio = pytest.importorskip("skops.io")
+    X, y, *_ = _data()
+    model = FusionRegressor(fusion="cross_attention", **FAST).fit(X, y)
+    blob = sio.dumps(model)
+    # skops refuses unknown types unless the user trusts them explicitly, after reading them.
+    untrusted = sio.get_untrusted_types(data=blob)
+    assert "sklearn_sfr.neural._estimators.FusionRegressor" in untrusted
+    restored = sio.loads(blob, trusted=untrusted)
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+
+
 def test_single_modality_accepts_bare_arrays():
     X, y, *_ = _data()
     a = ImageRegressor(**FAST).fit(X["image"], y).predict(X["image"])
