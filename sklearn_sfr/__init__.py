@@ -12,6 +12,7 @@ _SUBMODULES = ("datasets", "features", "neural", "plotting", "preprocessing")
 
 #: Public estimators reachable as ``sklearn_sfr.<name>``, and the subpackage holding each.
 _ESTIMATORS = {
+    "ContrastiveRegressor": "neural",
     "FusionClassifier": "neural",
     "FusionRegressor": "neural",
     "ImageRegressor": "neural",

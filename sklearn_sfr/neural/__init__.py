@@ -1,11 +1,13 @@
 """Neural estimators (skorch-backed scikit-learn estimators). Only this package imports torch."""
 
 from ._classifier import FusionClassifier
+from ._contrastive import ContrastiveRegressor
 from ._estimators import FusionRegressor, ImageRegressor, SpectrumRegressor
 from ._modules import FUSIONS, FusionNet, ImageEncoder, SpectrumEncoder
 
 __all__ = [
     "FUSIONS",
+    "ContrastiveRegressor",
     "FusionClassifier",
     "FusionNet",
     "FusionRegressor",

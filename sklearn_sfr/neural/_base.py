@@ -178,6 +178,8 @@ class BaseNeuralEstimator(BaseEstimator):
                 "n_outputs": n_outputs,
                 "width": self.width,
                 "depth": self.depth,
+                # Spectra are longer than images are wide: one more block (as documented).
+                "spectrum_depth": self.depth + 1,
                 "embed_dim": self.embed_dim,
                 "norm": self.norm,
                 "dropout": self.dropout,

@@ -1,0 +1,656 @@
+"""CLIP-style contrastive pretraining of the image and spectrum encoders, then regression.
+
+:class:`ContrastiveRegressor` trains in two stages, each a skorch net:
+
+1. **Pretraining** (``pretrain_net_``): an image encoder and a spectrum encoder, each followed
+   by a projection to ``projection_dim`` and L2 normalisation, learn to tell which spectrum
+   belongs to which image in a batch (the symmetric InfoNCE loss of CLIP, with a learnable
+   temperature). Labels are not needed, so every row of ``X`` takes part, including those
+   whose ``y`` is NaN (flagged or unlabelled objects).
+2. **Regression** (``net_``): an MLP head reads the joint embedding (both normalised
+   projections, concatenated) and is trained on the labelled rows, with the encoders either
+   frozen (``finetune="probe"``) or trained with it (``finetune="full"``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.dataset import ValidSplit
+from skorch.helper import SliceDict
+from skorch.utils import to_device
+from torch import nn
+
+from ._base import BaseNeuralEstimator, _WeightedNet, check_regression_target, resolve_device
+from ._estimators import _DOC_ATTRS, _DOC_PARAMS, _n_samples, _NeuralRegressor
+from ._inputs import InputScaler
+from ._losses import make_criterion, n_outputs_for
+from ._modules import ImageEncoder, SpectrumEncoder, _check_input, _mlp_head
+
+#: Range of the learnable temperature (CLIP clamps its logit scale at 100, i.e. T >= 0.01).
+TEMPERATURE_RANGE = (0.01, 1.0)
+
+_FINETUNES = ("probe", "full")
+
+
+class ContrastiveNet(nn.Module):
+    """Two encoders with normalised projections, a learnable temperature and a regression head.
+
+    ``image -> ImageEncoder -> GELU -> Linear -> L2 normalise`` and likewise for the spectrum
+    (with :class:`~sklearn_sfr.neural._modules.SpectrumEncoder`). What :meth:`forward` returns
+    depends on :attr:`output`: the two projections and the logit scale (pretraining, the input
+    of :class:`SymmetricInfoNCELoss`), or the head's prediction from the joint embedding, the
+    concatenation ``[z_image, z_spectrum]`` (regression).
+
+    Parameters
+    ----------
+    image_shape : tuple of int (C, S, S)
+        Shape of one image, channels first (bands plus the validity channel).
+    spectrum_shape : tuple of int (C, L)
+        Shape of one spectrum, channels first (flux plus the validity channel).
+    n_outputs : int, default=1
+        Outputs of the regression head.
+    width : int, default=32
+        Channels of the stem and first block of each encoder.
+    depth : int, default=3
+        Blocks of the image encoder.
+    spectrum_depth : int, default=4
+        Blocks of the spectrum encoder.
+    norm : {"batch", "group", "layer", "none"}, default="group"
+    dropout : float, default=0.1
+        Dropout in the encoders and the head.
+    embed_dim : int, default=64
+        Size of each encoder's embedding; also the head's hidden size.
+    projection_dim : int, default=64
+        Size of each normalised projection.
+    temperature : float, default=0.07
+        Initial softmax temperature; it is learnt as ``logit_scale = log(1 / T)`` and kept in
+        :data:`TEMPERATURE_RANGE`.
+
+    Attributes
+    ----------
+    output : {"projections", "regression"}
+        What :meth:`forward` returns; ``"projections"`` after construction.
+    frozen : bool
+        Whether the encoders and projections are frozen (see :meth:`freeze_encoders`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_sfr.neural._contrastive import ContrastiveNet
+    >>> net = ContrastiveNet((6, 8, 8), (2, 64), width=4, embed_dim=8, projection_dim=4)
+    >>> z_image, z_spectrum, logit_scale = net(image=torch.zeros(3, 6, 8, 8),
+    ...                                        spectrum=torch.zeros(3, 2, 64))
+    >>> z_image.shape, z_spectrum.shape, logit_scale.shape
+    (torch.Size([3, 4]), torch.Size([3, 4]), torch.Size([3]))
+    >>> round(float(net.temperature()), 2)
+    0.07
+    >>> net.output = "regression"
+    >>> net(image=torch.zeros(3, 6, 8, 8), spectrum=torch.zeros(3, 2, 64)).shape
+    torch.Size([3, 1])
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        spectrum_shape,
+        n_outputs=1,
+        width=32,
+        depth=3,
+        spectrum_depth=4,
+        norm="group",
+        dropout=0.1,
+        embed_dim=64,
+        projection_dim=64,
+        temperature=0.07,
+    ):
+        super().__init__()
+        image_shape, spectrum_shape = tuple(image_shape), tuple(spectrum_shape)
+        if len(image_shape) != 3 or image_shape[1] != image_shape[2]:
+            raise ValueError(f"image_shape must be square (C, S, S), got {image_shape}")
+        if len(spectrum_shape) != 2:
+            raise ValueError(f"spectrum_shape must be (C, L), got {spectrum_shape}")
+        low, high = TEMPERATURE_RANGE
+        if not low <= temperature <= high:
+            raise ValueError(f"temperature must be in [{low}, {high}], got {temperature!r}")
+        self.image_shape, self.spectrum_shape = image_shape, spectrum_shape
+        kw = dict(width=width, norm=norm, dropout=dropout, embed_dim=embed_dim)
+        self.image_encoder = ImageEncoder(*image_shape[:2], depth=depth, **kw)
+        self.spectrum_encoder = SpectrumEncoder(*spectrum_shape, depth=spectrum_depth, **kw)
+        # A non-linear projection (as in SimCLR): the encoders' embeddings are its hidden layer.
+        self.image_projection = nn.Sequential(nn.GELU(), nn.Linear(embed_dim, projection_dim))
+        self.spectrum_projection = nn.Sequential(nn.GELU(), nn.Linear(embed_dim, projection_dim))
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+        self.head = _mlp_head(2 * projection_dim, embed_dim, n_outputs, dropout)
+        # Standardisation of the joint embedding before the head (see set_head_scaling).
+        self.register_buffer("head_shift", torch.zeros(2 * projection_dim))
+        self.register_buffer("head_scale", torch.ones(2 * projection_dim))
+        self.output = "projections"
+        self.frozen = False
+
+    def _encoders(self):
+        return (
+            self.image_encoder,
+            self.spectrum_encoder,
+            self.image_projection,
+            self.spectrum_projection,
+        )
+
+    def freeze_encoders(self, frozen=True):
+        """Freeze (or unfreeze) the encoders, projections and temperature.
+
+        Frozen parts get ``requires_grad=False`` and stay in evaluation mode even while the
+        net trains, so neither dropout nor normalisation statistics change them: only the
+        head learns (a probe).
+
+        Returns
+        -------
+        self
+        """
+        self.frozen = bool(frozen)
+        for part in self._encoders():
+            part.requires_grad_(not frozen)
+        self.logit_scale.requires_grad_(not frozen)
+        return self.train(self.training)
+
+    def train(self, mode=True):
+        """Set training mode; frozen encoders stay in evaluation mode."""
+        super().train(mode)
+        if self.frozen:
+            for part in self._encoders():
+                part.eval()
+        return self
+
+    def set_head_scaling(self, shift, scale):
+        """Standardise the joint embedding before the head: ``(joint - shift) / scale``.
+
+        Normalised projections vary little from object to object at first (all the more so
+        for untrained encoders), too little for a head to learn from quickly; standardising
+        them with their statistics over the training rows puts the head's input at order one.
+
+        Returns
+        -------
+        self
+        """
+        self.head_shift.copy_(torch.as_tensor(shift, dtype=self.head_shift.dtype))
+        self.head_scale.copy_(torch.as_tensor(scale, dtype=self.head_scale.dtype))
+        return self
+
+    def clamped_logit_scale(self):
+        """``log(1 / T)``, clamped so that T stays in :data:`TEMPERATURE_RANGE`."""
+        low, high = TEMPERATURE_RANGE
+        return self.logit_scale.clamp(math.log(1.0 / high), math.log(1.0 / low))
+
+    def temperature(self):
+        """The current softmax temperature (detached)."""
+        return torch.exp(-self.clamped_logit_scale().detach())
+
+    def embed(self, image=None, spectrum=None, **kwargs):
+        """The L2-normalised projections of both modalities.
+
+        Parameters
+        ----------
+        image : Tensor of shape (B, *image_shape)
+        spectrum : Tensor of shape (B, *spectrum_shape)
+        **kwargs
+            Other SliceDict keys (e.g. ``sample_weight``), ignored.
+
+        Returns
+        -------
+        dict with keys "image" and "spectrum" of Tensors of shape (B, projection_dim)
+        """
+        if image is None or spectrum is None:
+            missing = "image" if image is None else "spectrum"
+            raise ValueError(
+                f"ContrastiveNet needs both image and spectrum; {missing!r} is missing"
+            )
+        image = _check_input(image, self.image_shape, "image")
+        spectrum = _check_input(spectrum, self.spectrum_shape, "spectrum")
+        if len(image) != len(spectrum):
+            raise ValueError(
+                f"'image' has {len(image)} samples but 'spectrum' has {len(spectrum)}"
+            )
+        return {
+            "image": F.normalize(self.image_projection(self.image_encoder(image)), dim=1),
+            "spectrum": F.normalize(
+                self.spectrum_projection(self.spectrum_encoder(spectrum)), dim=1
+            ),
+        }
+
+    def forward(self, image=None, spectrum=None, **kwargs):
+        """Projections and logit scale, or the regression output (see :attr:`output`).
+
+        Returns
+        -------
+        tuple (z_image, z_spectrum, logit_scale) or Tensor of shape (B, n_outputs)
+            ``z_*`` have shape (B, projection_dim); ``logit_scale`` is the clamped scalar
+            repeated B times, so that skorch can concatenate outputs batch by batch.
+        """
+        z = self.embed(image, spectrum)
+        if self.output == "regression":
+            joint = torch.cat([z["image"], z["spectrum"]], dim=1)
+            return self.head((joint - self.head_shift) / self.head_scale)
+        if self.output != "projections":
+            raise ValueError(f"output must be 'projections' or 'regression', got {self.output!r}")
+        scale = self.clamped_logit_scale().expand(len(z["image"]))
+        return z["image"], z["spectrum"], scale
+
+
+class SymmetricInfoNCELoss(nn.Module):
+    """CLIP's symmetric InfoNCE loss on a batch of paired, normalised projections.
+
+    The logits are ``exp(logit_scale) * z_image @ z_spectrum.T``; the i-th image should pick
+    the i-th spectrum among the batch's spectra and vice versa. The loss is the mean of the
+    two cross-entropies. ``y_true`` is ignored (the pairing is the label).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_sfr.neural._contrastive import SymmetricInfoNCELoss
+    >>> z = torch.eye(3)
+    >>> loss = SymmetricInfoNCELoss()
+    >>> round(float(loss((z, z, torch.zeros(3)), None)), 4)  # T = 1: log(1 + 2 / e)
+    0.5514
+    >>> round(float(loss((z, z, torch.full((3,), 5.0)), None)), 4)  # T = 1/e^5: sharper
+    0.0
+    """
+
+    def forward(self, y_pred, y_true=None):
+        z_image, z_spectrum, logit_scale = y_pred
+        logits = logit_scale[0].exp() * z_image @ z_spectrum.T
+        target = torch.arange(len(logits), device=logits.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+class _HeadNet(_WeightedNet):
+    """The regression net: only parameters that require gradients reach the optimizer."""
+
+    def get_all_learnable_params(self):
+        for name, param in super().get_all_learnable_params():
+            if param.requires_grad:
+                yield name, param
+
+
+def _embeddings(net, module, inputs):
+    """``module.embed`` of ``inputs`` in evaluation mode, batched by ``net``, as float64."""
+    was_training = module.training
+    module.eval()
+    out = {"image": [], "spectrum": []}
+    try:
+        with torch.no_grad():
+            for Xi, _ in net.get_iterator(net.get_dataset(inputs), training=False):
+                z = module.embed(**to_device(Xi, net.device))
+                for key in out:
+                    out[key].append(z[key].cpu().numpy())
+    finally:
+        module.train(was_training)
+    return {key: np.concatenate(v).astype(np.float64) for key, v in out.items()}
+
+
+def _valid_split(fraction, n, seed):
+    """A ValidSplit, or None when the fraction is 0 or would leave no training rows."""
+    if fraction <= 0 or n < 2 or math.ceil(fraction * n) >= n:
+        return None
+    return ValidSplit(fraction, random_state=seed)
+
+
+# The shared parameter docs, with what differs in two stages. Each anchor is a line's end.
+_PARAMS = (
+    _DOC_PARAMS.replace(
+        "max_epochs : int, default=100\n",
+        "max_epochs : int, default=100\n        Epochs of the regression stage.\n",
+    )
+    .replace(
+        "(0 disables early stopping).\n",
+        "(0 disables early stopping), in\n"
+        "        both stages: from all rows for pretraining, from the labelled rows for\n"
+        "        the head.\n",
+    )
+    .replace(
+        "Extra keyword arguments for the :class:`skorch.NeuralNet` (e.g. ``callbacks``).\n",
+        "Extra keyword arguments for both skorch nets (e.g. ``callbacks``), except\n"
+        "        ``module__*`` keys, which only reach the pretraining net (it builds the\n"
+        "        module).\n",
+    )
+)
+
+
+class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
+    __doc__ = f"""Contrastive image-spectrum pretraining, then regression on the joint embedding.
+
+    Stage 1 pretrains an image encoder and a spectrum encoder the way CLIP does: each encoder's
+    embedding goes through a projection (GELU, linear) to ``projection_dim`` values and is
+    L2-normalised, and the symmetric InfoNCE loss teaches them to pick each object's own
+    spectrum for its image among the others in the batch, with a learnable temperature (kept
+    in [0.01, 1]). This needs no labels, so **every** row of ``X`` is used, including rows
+    whose ``y`` is NaN (flagged or unlabelled objects). Stage 2 trains an MLP head on the
+    labelled rows only; it reads the joint embedding, the concatenation of the image and the
+    spectrum projections, standardised with its mean and spread over the labelled rows as
+    pretrained (normalised projections vary too little for a head to learn from). With
+    ``finetune="probe"`` the encoders are frozen (in evaluation mode, no gradient) and only
+    the head learns; with ``"full"`` the encoders and projections are fine-tuned with the
+    head.
+
+    :meth:`transform` returns the joint embedding, so that another regressor (e.g.
+    :class:`~sklearn.neighbors.KNeighborsRegressor`) can follow in a pipeline, and
+    :meth:`embed` returns the two projections separately, for cross-modal retrieval.
+
+    Parameters
+    ----------
+    projection_dim : int, default=64
+        Size of each modality's normalised projection; :meth:`transform` returns twice as
+        many columns.
+    pretrain_epochs : int, default=50
+        Epochs of contrastive pretraining (with early stopping on the validation InfoNCE
+        loss). 0 skips pretraining: the head then reads randomly initialised encoders, a
+        baseline that shows what pretraining buys.
+    finetune : {{"probe", "full"}}, default="probe"
+        ``"probe"`` freezes the pretrained encoders and projections while the head trains;
+        ``"full"`` trains them together with the head.
+    temperature : float, default=0.07
+        Initial softmax temperature of the InfoNCE loss (CLIP's value); it is learnt.
+        Must be in [0.01, 1].{_PARAMS}{_DOC_ATTRS}    pretrain_net_ : skorch.NeuralNet
+        The pretraining net; ``pretrain_net_.history`` holds the InfoNCE losses per epoch and
+        ``pretrain_net_.module_`` the encoders as pretrained (before any fine-tuning).
+    n_labelled_ : int
+        Rows with a finite ``y``: the rows the regression head was trained on.
+    temperature_ : float
+        The learnt temperature at the end of pretraining.
+
+    Notes
+    -----
+    ``loss``, ``sample_weight`` and ``max_epochs`` apply to the regression stage only.
+
+    The net of stage 2 is a copy of the pretrained module (the pretraining net is kept
+    unchanged), so with ``finetune="full"`` :meth:`transform` and :meth:`embed` return the
+    fine-tuned projections; ``pretrain_net_.module_.embed`` gives the pretrained ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skorch.helper import SliceDict
+    >>> from sklearn_sfr.neural._contrastive import ContrastiveRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=48)
+    >>> X = SliceDict(
+    ...     image=(a[:, None, None, None] + rng.normal(size=(48, 5, 8, 8))).astype("float32"),
+    ...     spectrum=(a[:, None] + rng.normal(size=(48, 64))).astype("float32"))
+    >>> y = np.where(np.arange(48) < 32, a, np.nan)  # the last 16 objects are unlabelled
+    >>> model = ContrastiveRegressor(projection_dim=8, pretrain_epochs=2, max_epochs=2,
+    ...                              width=4, embed_dim=8, random_state=0).fit(X, y)
+    >>> model.n_labelled_
+    32
+    >>> model.predict(X[:2]).shape
+    (2,)
+    >>> model.transform(X[:2]).shape
+    (2, 16)
+    >>> model.get_feature_names_out()[:2]
+    array(['contrastive0', 'contrastive1'], dtype=object)
+    """
+
+    _modalities = ("image", "spectrum")
+
+    _parameter_constraints: dict = {
+        **BaseNeuralEstimator._parameter_constraints,
+        "projection_dim": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "finetune": [StrOptions(set(_FINETUNES))],
+        "temperature": [Interval(Real, *TEMPERATURE_RANGE, closed="both")],
+    }
+
+    def __init__(
+        self,
+        *,
+        projection_dim=64,
+        pretrain_epochs=50,
+        finetune="probe",
+        temperature=0.07,
+        width=32,
+        depth=3,
+        embed_dim=64,
+        norm="group",
+        dropout=0.1,
+        loss="mse",
+        max_epochs=100,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=1e-4,
+        validation_fraction=0.1,
+        patience=10,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        net_kwargs=None,
+    ):
+        super().__init__(
+            width=width,
+            depth=depth,
+            embed_dim=embed_dim,
+            norm=norm,
+            dropout=dropout,
+            loss=loss,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            validation_fraction=validation_fraction,
+            patience=patience,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            net_kwargs=net_kwargs,
+        )
+        self.projection_dim = projection_dim
+        self.pretrain_epochs = pretrain_epochs
+        self.finetune = finetune
+        self.temperature = temperature
+
+    # -- the two nets ---------------------------------------------------------------------------
+    def _stage_kwargs(self, split, max_epochs):
+        callbacks = []
+        if split is not None:
+            callbacks.append(
+                ("early_stopping",
+                 EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
+            )  # fmt: skip
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return {
+            "optimizer": torch.optim.AdamW,
+            "lr": self.lr,
+            "optimizer__weight_decay": self.weight_decay,
+            "max_epochs": max_epochs,
+            "batch_size": self.batch_size,
+            "iterator_train__shuffle": True,
+            "train_split": split,
+            "callbacks": callbacks,
+            "device": resolve_device(self.device),
+            "verbose": int(self.verbose),
+        }
+
+    def _build_pretrain_net(self, seed, n_outputs, n_rows):
+        module_kwargs = {
+            "image_shape": self.net_shapes_["image"],
+            "spectrum_shape": self.net_shapes_["spectrum"],
+            "n_outputs": n_outputs,
+            "width": self.width,
+            "depth": self.depth,
+            "spectrum_depth": self.depth + 1,
+            "norm": self.norm,
+            "dropout": self.dropout,
+            "embed_dim": self.embed_dim,
+            "projection_dim": self.projection_dim,
+            "temperature": float(self.temperature),
+        }
+        kwargs = {
+            "module": ContrastiveNet,
+            "criterion": SymmetricInfoNCELoss,
+            # CLIP does not decay its temperature.
+            "optimizer__param_groups": [("logit_scale", {"weight_decay": 0.0})],
+            **self._stage_kwargs(
+                _valid_split(self.validation_fraction, n_rows, seed), self.pretrain_epochs
+            ),
+            **{f"module__{k}": v for k, v in module_kwargs.items()},
+            **(self.net_kwargs or {}),
+        }
+        return NeuralNet(**kwargs)
+
+    def _build_head_net(self, seed, module, n_rows):
+        # module__* keys would make skorch build a new module instead of training this one.
+        extra = {k: v for k, v in (self.net_kwargs or {}).items() if not k.startswith("module__")}
+        kwargs = {
+            "module": module,  # an initialised module: skorch trains it as it is
+            "criterion": make_criterion(self.loss),
+            **self._stage_kwargs(
+                _valid_split(self.validation_fraction, n_rows, seed), self.max_epochs
+            ),
+            **extra,
+        }
+        return _HeadNet(**kwargs)
+
+    # -- scikit-learn API -----------------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None):
+        """Pretrain the encoders on all rows, then train the head on the labelled ones.
+
+        Parameters
+        ----------
+        X : SliceDict
+            With keys ``image`` (n, bands, S, S) and ``spectrum`` (n, n_pixels), in physical
+            units (scaling is learnt here, on all rows; NaN pixels are masked).
+        y : array-like of shape (n_samples,)
+            Target, e.g. log SFR. NaN marks an unlabelled row: it takes part in pretraining
+            only. At least one row must be labelled. Kept 1-D and reshaped to (n, 1)
+            internally, so it can never broadcast against the network output.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-object weights of the regression loss; the weights of unlabelled rows are
+            ignored. Pretraining is unweighted.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        n = _n_samples(X)
+        y = check_regression_target(y, n, allow_nan=True)
+        labelled = ~np.isnan(y)
+        if not labelled.any():
+            raise ValueError(
+                "y is NaN for every row; ContrastiveRegressor pretrains on unlabelled rows but "
+                "needs at least one labelled row (finite y) to train its regression head"
+            )
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (n,) or not np.isfinite(sample_weight).all():
+                raise ValueError(
+                    f"sample_weight must be {n} finite values, got {sample_weight.shape}"
+                )
+            sample_weight = sample_weight[labelled]
+            if (sample_weight < 0).any() or sample_weight.sum() <= 0:
+                raise ValueError(
+                    "sample_weight must be non-negative with a positive sum over the labelled rows"
+                )
+        y_lab = y[labelled]
+        self.y_mean_ = float(y_lab.mean())
+        self.y_scale_ = float(y_lab.std()) or 1.0
+        y2d = ((y_lab - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
+
+        arrays = self._arrays(X)
+        self.input_shapes_ = {k: v.shape[1:] for k, v in arrays.items()}
+        self.scaler_ = InputScaler().fit(arrays)  # all rows, labelled or not
+        inputs = self._net_inputs(arrays)
+        self.net_shapes_ = {k: tuple(v.shape[1:]) for k, v in inputs.items()}
+        seed = self._seed()
+        n_outputs = n_outputs_for(self.loss)
+
+        # Stage 1: contrastive pretraining on every row; the pairing is the label, so y is a
+        # placeholder.
+        self.pretrain_net_ = self._build_pretrain_net(seed, n_outputs, n)
+        if self.pretrain_epochs > 0:
+            self.pretrain_net_.fit(inputs, np.zeros(n, dtype=np.float32))
+        else:  # no pretraining: the encoders keep their random initialisation
+            self.pretrain_net_.initialize()
+        self.temperature_ = float(self.pretrain_net_.module_.temperature())
+
+        # Stage 2: the head on the labelled rows, on a copy of the pretrained module.
+        module = copy.deepcopy(self.pretrain_net_.module_)
+        module.output = "regression"
+        module.freeze_encoders(self.finetune == "probe")
+        head_inputs = SliceDict(**{k: v[labelled] for k, v in inputs.items()})
+        z = _embeddings(self.pretrain_net_, module, head_inputs)
+        joint = np.concatenate([z["image"], z["spectrum"]], axis=1)
+        spread = joint.std(axis=0)
+        module.set_head_scaling(joint.mean(axis=0), np.where(spread > 1e-6, spread, 1.0))
+        if sample_weight is not None:
+            head_inputs["sample_weight"] = sample_weight.astype(np.float32)
+        self.n_labelled_ = int(labelled.sum())
+        self.net_ = self._build_head_net(seed, module, self.n_labelled_)
+        self.net_.fit(head_inputs, y2d)
+        return self
+
+    def embed(self, X):
+        """The L2-normalised image and spectrum projections, for cross-modal retrieval.
+
+        The cosine similarity of an image's and a spectrum's projections (their dot product)
+        is high when they belong to the same object.
+
+        Parameters
+        ----------
+        X : SliceDict
+            With keys ``image`` and ``spectrum`` shaped as in ``fit``.
+
+        Returns
+        -------
+        dict with keys "image" and "spectrum" of ndarrays of shape (n_samples, projection_dim)
+            float64, each row of unit length.
+        """
+        check_is_fitted(self, "net_")
+        arrays = self._arrays(X)
+        self._check_shapes(arrays)
+        return _embeddings(self.net_, self.net_.module_, self._net_inputs(arrays))
+
+    def transform(self, X):
+        """The joint embedding: image and spectrum projections, concatenated.
+
+        This is what the regression head reads (before its standardisation). Each half has
+        unit length, so the Euclidean distance between two rows measures how unlike both
+        their images and their spectra are (a cosine distance per modality).
+
+        Parameters
+        ----------
+        X : SliceDict
+            With keys ``image`` and ``spectrum`` shaped as in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2 * projection_dim)
+            float64; columns ``contrastive0 ...`` (:meth:`get_feature_names_out`), the image
+            projection first.
+        """
+        z = self.embed(X)
+        return np.concatenate([z["image"], z["spectrum"]], axis=1)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the :meth:`transform` columns: ``contrastive0``, ``contrastive1``, ...
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the inputs are images and spectra, not named columns).
+
+        Returns
+        -------
+        ndarray of str objects, of shape (2 * projection_dim,)
+        """
+        check_is_fitted(self, "net_")
+        n = 2 * self.net_.module_.image_projection[-1].out_features
+        return np.asarray([f"contrastive{i}" for i in range(n)], dtype=object)

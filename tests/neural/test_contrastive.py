@@ -1,0 +1,231 @@
+"""ContrastiveRegressor: the scikit-learn contract, unlabelled rows, retrieval, probe/full."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.dummy import DummyRegressor
+from sklearn.metrics import mean_squared_error
+from sklearn.model_selection import KFold, cross_validate
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from skorch.helper import SliceDict
+
+from sklearn_sfr.neural._contrastive import (
+    ContrastiveNet,
+    ContrastiveRegressor,
+    SymmetricInfoNCELoss,
+)
+
+FAST = {
+    "projection_dim": 8,
+    "pretrain_epochs": 2,
+    "max_epochs": 2,
+    "batch_size": 32,
+    "width": 8,
+    "embed_dim": 16,
+    "random_state": 0,
+}
+
+
+def _paired(n=96, size=8, length=128, seed=0, noise=0.05):
+    """Image-spectrum pairs that share three per-object latents a, b, c, in physical units.
+
+    a sets the image's brightness and one emission line, b the image's size and another line,
+    c the image's colour (band ratios) and the spectrum's continuum slope. y = a + b + c / 2.
+    """
+    rng = np.random.default_rng(seed)
+    a, b, c = rng.normal(size=(3, n))
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    width = 2.0 * np.exp(0.3 * b)
+    blob = np.exp(-(xx**2 + yy**2)[None] / (2 * width[:, None, None] ** 2))
+    colour = np.exp(0.4 * c[:, None] * np.linspace(-1, 1, 5)[None])
+    images = (2 + a)[:, None, None, None] * colour[:, :, None, None] * blob[:, None]
+    images = images + rng.normal(0, noise, images.shape)
+    wl = np.linspace(0, 1, length)
+    line1, line2 = (np.exp(-((wl - mu) ** 2) / 2e-4) for mu in (0.3, 0.6))
+    spectra = (
+        1
+        + 0.5 * c[:, None] * (wl - 0.5)
+        + (1.5 + a)[:, None] * line1
+        + (1.5 + b)[:, None] * line2
+        + rng.normal(0, noise, (n, length))
+    )
+    spectra = 1e-17 * spectra
+    spectra[:, 5:10] = np.nan  # masked pixels, as real spectra have
+    X = SliceDict(image=images.astype(np.float32), spectrum=spectra.astype(np.float32))
+    return X, a + b + 0.5 * c
+
+
+def test_fit_predict_transform_clone_pickle_reproducible():
+    X, y = _paired()
+    est = ContrastiveRegressor(**FAST)
+    model = clone(est).fit(X, y)
+    pred = model.predict(X)
+    assert pred.shape == (96,) and np.isfinite(pred).all()
+    emb = model.transform(X)
+    assert emb.shape == (96, 16) and emb.dtype == np.float64
+    z = model.embed(X)
+    assert set(z) == {"image", "spectrum"} and z["image"].shape == (96, 8)
+    np.testing.assert_allclose(np.linalg.norm(z["spectrum"], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(emb, np.hstack([z["image"], z["spectrum"]]))
+    names = model.get_feature_names_out()
+    assert names[0] == "contrastive0" and names[-1] == "contrastive15" and len(names) == 16
+    assert len(model.pretrain_net_.history) == 2 and len(model.net_.history) == 2
+    assert 0.01 <= model.temperature_ <= 1.0
+
+    params = est.get_params()
+    assert params["finetune"] == "probe" and params["temperature"] == 0.07
+    assert clone(est).get_params() == params
+    assert clone(est).set_params(finetune="full").get_params()["finetune"] == "full"
+
+    again = clone(est).fit(X, y)  # same random_state, same results (CPU)
+    np.testing.assert_array_equal(again.predict(X), pred)
+    np.testing.assert_array_equal(again.transform(X), emb)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict(X), pred)
+    np.testing.assert_array_equal(restored.transform(X), emb)
+
+    frame = clone(est).set_output(transform="pandas").fit(X, y).transform(X)
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == list(names)
+
+
+def test_unlabelled_rows_are_used_for_pretraining_only():
+    X, y = _paired()
+    y_half = np.where(np.arange(96) % 2 == 0, y, np.nan)
+    params = dict(FAST, validation_fraction=0.0)
+    model = ContrastiveRegressor(**params).fit(X, y_half)
+    assert model.n_labelled_ == 48
+    # Every row reached pretraining, only the labelled ones the head.
+    assert sum(model.pretrain_net_.history[0, "batches", :, "train_batch_size"]) == 96
+    assert sum(model.net_.history[0, "batches", :, "train_batch_size"]) == 48
+    assert np.isfinite(model.predict(X)).all()
+    # The unlabelled rows change the encoders: not the same as fitting the labelled rows alone.
+    alone = ContrastiveRegressor(**params).fit(X[::2], y[::2])
+    assert alone.n_labelled_ == 48
+    assert not np.allclose(alone.transform(X), model.transform(X))
+    # A single labelled row still fits (no room for a validation split: none is made).
+    one = np.full(96, np.nan)
+    one[0] = 1.0
+    assert ContrastiveRegressor(**FAST).fit(X, one).net_.history[0, "train_loss"] >= 0
+    with pytest.raises(ValueError, match="NaN for every row"):
+        ContrastiveRegressor(**FAST).fit(X, np.full(96, np.nan))
+
+
+def test_two_d_target_never_broadcasts():
+    X, y = _paired()
+    a = ContrastiveRegressor(**FAST).fit(X, y).predict(X)
+    b = ContrastiveRegressor(**FAST).fit(X, y[:, None]).predict(X)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="y must be 1-D"):
+        ContrastiveRegressor(**FAST).fit(X, np.c_[y, y])
+
+
+@pytest.fixture(scope="module")
+def knn_pipeline():
+    """A contrastive embedding + k-NN pipeline, pretrained on 400 objects, 100 held out."""
+    X, y = _paired(n=500)
+    contrastive = ContrastiveRegressor(
+        projection_dim=16, pretrain_epochs=30, max_epochs=1, batch_size=64, width=8,
+        embed_dim=16, random_state=0,
+    )  # fmt: skip
+    model = make_pipeline(contrastive, KNeighborsRegressor())
+    model.fit(X[:400], y[:400])  # the pipeline calls contrastive.fit_transform(X, y)
+    return model, X[400:], y[:400], y[400:]
+
+
+def test_top1_retrieval_far_above_chance(knn_pipeline):
+    model, X_test, *_ = knn_pipeline
+    z = model[0].embed(X_test)
+    similarity = z["image"] @ z["spectrum"].T  # cosine: the projections have unit length
+    top1 = np.mean(similarity.argmax(axis=1) == np.arange(len(X_test)))
+    chance = 1 / len(X_test)
+    assert top1 > 5 * chance, top1  # 0.38 (image to spectrum) when written
+    assert len(model[0].pretrain_net_.history) == 30
+
+
+def test_knn_on_the_embedding_beats_the_mean(knn_pipeline):
+    model, X_test, y_train, y_test = knn_pipeline
+    assert model[0].transform(X_test).shape == (100, 32)
+    rmse = mean_squared_error(y_test, model.predict(X_test)) ** 0.5
+    dummy = DummyRegressor().fit(np.zeros((400, 1)), y_train).predict(np.zeros((100, 1)))
+    base = mean_squared_error(y_test, dummy) ** 0.5
+    assert rmse < 0.7 * base, (rmse, base)
+
+
+def test_probe_freezes_the_encoders_full_fine_tunes_them():
+    X, y = _paired()
+    encoders = ("image_encoder", "spectrum_encoder", "image_projection", "spectrum_projection")
+
+    def parts(module):
+        state = module.state_dict()
+        enc = {k: v for k, v in state.items() if k.split(".")[0] in encoders}
+        return enc, {k: v for k, v in state.items() if k.startswith("head.")}
+
+    probe = ContrastiveRegressor(**FAST).fit(X, y)
+    pre_enc, pre_head = parts(probe.pretrain_net_.module_)
+    enc, head = parts(probe.net_.module_)
+    assert all(torch.equal(pre_enc[k], enc[k]) for k in pre_enc)
+    assert not all(torch.equal(pre_head[k], head[k]) for k in pre_head)  # the head learnt
+    module = probe.net_.module_.train()
+    assert module.training and module.head.training and not module.image_encoder.training
+
+    full = ContrastiveRegressor(**dict(FAST, finetune="full")).fit(X, y)
+    pre_enc, _ = parts(full.pretrain_net_.module_)
+    enc, _ = parts(full.net_.module_)
+    assert not all(torch.equal(pre_enc[k], enc[k]) for k in pre_enc)
+    # The two modes share the pretraining (same seed), so they differ only in stage 2.
+    np.testing.assert_array_equal(
+        probe.pretrain_net_.module_.logit_scale.detach(),
+        full.pretrain_net_.module_.logit_scale.detach(),
+    )
+
+
+def test_pretraining_can_be_skipped_and_gaussian_nll_gives_a_std():
+    X, y = _paired()
+    model = ContrastiveRegressor(**dict(FAST, pretrain_epochs=0, loss="gaussian_nll")).fit(X, y)
+    assert len(model.pretrain_net_.history) == 0
+    assert model.temperature_ == pytest.approx(0.07)
+    mean, std = model.predict(X, return_std=True)
+    assert mean.shape == std.shape == (96,) and (std > 0).all()
+    with pytest.raises(ValueError, match="gaussian_nll"):
+        ContrastiveRegressor(**FAST).fit(X, y).predict(X, return_std=True)
+
+
+def test_cross_validate():
+    X, y = _paired()
+    res = cross_validate(ContrastiveRegressor(**FAST), X, y, cv=KFold(2))
+    assert np.isfinite(res["test_score"]).all()
+
+
+def test_infonce_prefers_matched_pairs():
+    generator = torch.Generator().manual_seed(0)
+    z = torch.nn.functional.normalize(torch.randn(8, 4, generator=generator))
+    scale = torch.full((8,), 3.0)
+    loss = SymmetricInfoNCELoss()
+    assert loss((z, z, scale), None) < loss((z, z.roll(1, dims=0), scale), None)
+    net = ContrastiveNet((6, 8, 8), (2, 32), width=4, embed_dim=8, projection_dim=4)
+    with torch.no_grad():
+        net.logit_scale.fill_(10.0)  # beyond the clamp
+    assert float(net.temperature()) == pytest.approx(0.01)
+
+
+def test_guards():
+    X, y = _paired()
+    with pytest.raises(TypeError, match="SliceDict with keys"):
+        ContrastiveRegressor(**FAST).fit(X["image"], y)
+    with pytest.raises(KeyError, match="no key 'spectrum'"):
+        ContrastiveRegressor(**FAST).fit(SliceDict(image=X["image"]), y)
+    with pytest.raises(ValueError, match="finetune"):
+        ContrastiveRegressor(finetune="partly").fit(X, y)
+    with pytest.raises(ValueError, match="temperature"):
+        ContrastiveRegressor(temperature=0.001).fit(X, y)
+    with pytest.raises(ValueError, match="sample_weight"):
+        ContrastiveRegressor(**FAST).fit(X, y, sample_weight=np.zeros(96))
+    model = ContrastiveRegressor(**FAST).fit(X, y, sample_weight=np.linspace(0.5, 1.5, 96))
+    short = SliceDict(image=X["image"], spectrum=X["spectrum"][:, :64])
+    with pytest.raises(ValueError, match="fitted on"):
+        model.transform(short)
