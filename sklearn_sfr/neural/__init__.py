@@ -3,6 +3,7 @@
 from ._classifier import FusionClassifier
 from ._contrastive import ContrastiveRegressor
 from ._estimators import FusionRegressor, ImageRegressor, SpectrumRegressor
+from ._lazy import HiSSCubeDataset
 from ._modules import FUSIONS, FusionNet, ImageEncoder, SpectrumEncoder
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "FusionClassifier",
     "FusionNet",
     "FusionRegressor",
+    "HiSSCubeDataset",
     "ImageEncoder",
     "ImageRegressor",
     "SpectrumEncoder",

@@ -22,6 +22,7 @@ from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 
 from ._inputs import InputScaler, check_no_empty_rows, modality_arrays
+from ._lazy import HiSSCubeDataset, ScaledDataset, scaler_sample
 from ._losses import LOSSES, make_criterion
 from ._modules import FusionNet
 
@@ -208,25 +209,51 @@ class BaseNeuralEstimator(BaseEstimator):
         }
         return _WeightedNet(**kwargs)
 
+    def _dataset_sample(self, dataset):
+        """A batch of a lazy dataset, to learn the scaling and check the inputs."""
+        keys = self._input_keys()
+        missing = [
+            key for role, key in keys.items() if role != key or key not in dataset.modalities
+        ]
+        if missing:
+            raise ValueError(
+                f"the HiSSCubeDataset holds {list(dataset.modalities)} but this model needs "
+                f"{list(keys.values())}"
+            )
+        arrays = scaler_sample(dataset)
+        check_no_empty_rows(arrays)
+        return {role: arrays[role] for role in keys}
+
     def _fit_net(self, X, y2d, n_outputs, sample_weight=None):
         self._validate_params()
-        arrays = self._arrays(X)
+        lazy = isinstance(X, HiSSCubeDataset)
+        if lazy and sample_weight is not None:
+            raise ValueError("sample_weight is not supported with a HiSSCubeDataset")
+        # Out of core, the scaling is learnt on a sample and items are read while training.
+        arrays = self._dataset_sample(X) if lazy else self._arrays(X)
         self.input_shapes_ = {k: v.shape[1:] for k, v in arrays.items()}
         self.scaler_ = InputScaler().fit(arrays)
-        inputs = self._net_inputs(arrays, sample_weight)
+        sample = self._net_inputs(arrays, sample_weight)
         self.net_shapes_ = {
-            k: tuple(v.shape[1:]) for k, v in inputs.items() if k != "sample_weight"
+            k: tuple(v.shape[1:]) for k, v in sample.items() if k != "sample_weight"
         }
         seed = self._seed()
         self.net_ = self._build_net(seed, n_outputs)
-        self.net_.fit(inputs, y2d)
+        if lazy:
+            self.net_.fit(ScaledDataset(X, self.scaler_, y2d), None)
+        else:
+            self.net_.fit(sample, y2d)
         return self
 
     def _forward(self, X):
         check_is_fitted(self, "net_")
-        arrays = self._arrays(X)
-        self._check_shapes(arrays)
-        inputs = self._net_inputs(arrays)
+        if isinstance(X, HiSSCubeDataset):
+            self._check_shapes(self._dataset_sample(X))
+            inputs = ScaledDataset(X, self.scaler_)
+        else:
+            arrays = self._arrays(X)
+            self._check_shapes(arrays)
+            inputs = self._net_inputs(arrays)
         out = self.net_.forward(inputs, training=False)
         return out.detach().cpu().numpy().astype(np.float64)
 

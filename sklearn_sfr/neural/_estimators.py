@@ -10,11 +10,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils._multimodal import is_multimodal
 from ._base import BaseNeuralEstimator, check_regression_target
+from ._lazy import HiSSCubeDataset
 from ._losses import n_outputs_for, split_log_var
 from ._modules import FUSIONS
 
 
 def _n_samples(X):
+    if isinstance(X, HiSSCubeDataset):
+        return len(X)
     # is_multimodal refuses a plain dict (whose len() would count keys, not samples).
     return len(X) if is_multimodal(X) else np.asarray(X).shape[0]
 
@@ -22,17 +25,18 @@ def _n_samples(X):
 class _NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
     """Regression on a standardised target; ``predict`` undoes the standardisation."""
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the network.
 
         Parameters
         ----------
-        X : SliceDict or ndarray
+        X : SliceDict, ndarray or HiSSCubeDataset
             Inputs with the estimator's modalities (a bare array for a single-modality
-            estimator). Physical units are fine: scaling is learnt here.
-        y : array-like of shape (n_samples,)
+            estimator). Physical units are fine: scaling is learnt here. A
+            :class:`HiSSCubeDataset` trains out of core, reading items from the file.
+        y : array-like of shape (n_samples,), default=None
             Target, e.g. log SFR. Kept 1-D and reshaped to (n, 1) internally, so it can never
-            broadcast against the network output.
+            broadcast against the network output. None takes a HiSSCubeDataset's targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-object weights of the loss (e.g. inverse label variance from P16/P84).
 
@@ -41,6 +45,10 @@ class _NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
         self
         """
         n = _n_samples(X)
+        if y is None and isinstance(X, HiSSCubeDataset):
+            y = X.y
+        if y is None:
+            raise ValueError("y is required unless X is a HiSSCubeDataset")
         y = check_regression_target(y, n)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)

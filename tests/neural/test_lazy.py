@@ -1,0 +1,55 @@
+"""Out-of-core training from a HiSSCubeDataset: same results as in memory, worker-safe."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from sklearn_sfr import FusionRegressor, SpectrumRegressor
+from sklearn_sfr.datasets import load_hisscube
+from sklearn_sfr.neural import HiSSCubeDataset
+from tests.conftest import file_state
+
+FAST = {"max_epochs": 3, "batch_size": 16, "width": 8, "embed_dim": 16, "random_state": 0}
+
+
+def test_items_match_the_in_memory_loader(synthetic_cube):
+    data = load_hisscube(synthetic_cube, image_zoom=2, spectrum_zoom=3)
+    lazy = HiSSCubeDataset(synthetic_cube, image_zoom=2, spectrum_zoom=3)
+    assert len(lazy) == len(data.y)
+    np.testing.assert_array_equal(lazy.y, data.y)
+    item, target = lazy[5]
+    np.testing.assert_array_equal(item["image"], data.X["image"][5])
+    np.testing.assert_array_equal(item["spectrum"], data.X["spectrum"][5])
+    assert target == data.y[5]
+    assert pickle.loads(pickle.dumps(lazy))._cube is None  # never ships an open handle
+
+
+def test_fit_from_the_file_equals_fit_in_memory(synthetic_cube):
+    before = file_state(synthetic_cube)
+    data = load_hisscube(synthetic_cube, image_zoom=3, spectrum_zoom=3)
+    lazy = HiSSCubeDataset(synthetic_cube, image_zoom=3, spectrum_zoom=3)
+    in_memory = FusionRegressor(**FAST).fit(data.X, data.y).predict(data.X)
+    from_file = FusionRegressor(**FAST).fit(lazy)
+    np.testing.assert_allclose(from_file.predict(lazy), in_memory, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(from_file.predict(data.X), in_memory, rtol=1e-4, atol=1e-5)
+    assert file_state(synthetic_cube) == before
+
+
+def test_worker_processes_open_their_own_handles(synthetic_cube):
+    lazy = HiSSCubeDataset(synthetic_cube, spectrum_zoom=3, modalities=("spectrum",))
+    lazy.read([0])  # the parent holds a handle before the workers fork
+    model = SpectrumRegressor(
+        **FAST, net_kwargs={"iterator_train__num_workers": 2, "iterator_valid__num_workers": 2}
+    ).fit(lazy)
+    assert np.isfinite(model.predict(lazy)).all()
+
+
+def test_errors(synthetic_cube):
+    lazy = HiSSCubeDataset(synthetic_cube, spectrum_zoom=3, modalities=("spectrum",))
+    with pytest.raises(ValueError, match="needs \\['image', 'spectrum'\\]"):
+        FusionRegressor(**FAST).fit(lazy)
+    with pytest.raises(ValueError, match="sample_weight"):
+        SpectrumRegressor(**FAST).fit(lazy, sample_weight=np.ones(len(lazy)))
+    with pytest.raises(KeyError, match="target 'SFR'"):
+        HiSSCubeDataset(synthetic_cube, target="SFR")
