@@ -201,8 +201,9 @@ def verdict(table):
     below = best["rmse"] < single["rmse"]
     return text + (
         f"; best single modality {single['model']}: RMSE {single['rmse']:.3f} "
-        f"({single['rmse / floor']:.2f} x floor), fusion {'below' if below else 'NOT below'} "
-        f"it by {single['rmse'] - best['rmse']:+.3f} dex ({'PASS' if below else 'FAIL'})"
+        f"({single['rmse / floor']:.2f} x floor); best fusion minus best single modality "
+        f"{best['rmse'] - single['rmse']:+.4f} dex: fusion {'below' if below else 'NOT below'} "
+        f"({'PASS' if below else 'FAIL'})"
     )
 
 
