@@ -121,6 +121,24 @@ def wavelength_grid(level=0):
     return grid
 
 
+def grid_for_length(n_pixels):
+    """The HiSS-Cube wavelength grid with ``n_pixels`` pixels, or None if no level has that many.
+
+    Spectra loaded from a cube carry no grid of their own; their length says which level they
+    are.
+
+    Examples
+    --------
+    >>> from sklearn_sfr.datasets._layout import grid_for_length
+    >>> grid_for_length(1155).size, grid_for_length(100) is None
+    (1155, True)
+    """
+    for level in range(len(ZOOMS)):
+        if n_wavelength(level) == n_pixels:
+            return wavelength_grid(level)
+    return None
+
+
 def float_compress(data, ndig=10):
     """Zero all but ``ndig`` mantissa bits, as the reference does to semi-sparse arrays.
 

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..datasets._layout import n_wavelength, wavelength_grid
+from ..datasets._layout import grid_for_length, n_wavelength
 from ..utils._multimodal import check_array_ndim, get_key, is_multimodal
 
 _SPECTRUM_SHAPE = "(n_samples, n_pixels)"
@@ -89,9 +89,9 @@ RATIOS = {
 
 def _default_wavelength(n_pixels):
     """The HiSS-Cube grid with ``n_pixels`` pixels (one of its four levels)."""
-    for level in range(4):
-        if n_wavelength(level) == n_pixels:
-            return wavelength_grid(level)
+    grid = grid_for_length(n_pixels)
+    if grid is not None:
+        return grid
     raise ValueError(
         f"X['spectrum'] has {n_pixels} pixels, which is no HiSS-Cube level "
         f"({[n_wavelength(z) for z in range(4)]}); pass wavelength= explicitly"

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..datasets._layout import n_wavelength, wavelength_grid
+from ..datasets._layout import grid_for_length
 from ..utils._multimodal import check_array_ndim, get_key, is_multimodal, replace_keys
 
 _SPECTRUM_SHAPE = "(n_samples, n_pixels)"
@@ -18,10 +18,8 @@ _SPECTRUM_SHAPE = "(n_samples, n_pixels)"
 
 def _default_wavelength(n_pixels):
     """The HiSS-Cube grid with ``n_pixels`` pixels, else the pixel index (no physical grid)."""
-    for level in range(4):
-        if n_wavelength(level) == n_pixels:
-            return wavelength_grid(level)
-    return np.arange(n_pixels, dtype=np.float64)
+    grid = grid_for_length(n_pixels)
+    return np.arange(n_pixels, dtype=np.float64) if grid is None else grid
 
 
 class _SpectrumTransformer(TransformerMixin, BaseEstimator):
