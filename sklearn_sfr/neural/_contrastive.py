@@ -34,6 +34,7 @@ from torch import nn
 from ._base import BaseNeuralEstimator, _WeightedNet, check_regression_target, resolve_device
 from ._estimators import _DOC_ATTRS, _DOC_PARAMS, _n_samples, _NeuralRegressor
 from ._inputs import InputScaler
+from ._lazy import HiSSCubeDataset, ScaledDataset
 from ._losses import make_criterion, n_outputs_for
 from ._modules import ImageEncoder, SpectrumEncoder, _check_input, _mlp_head
 
@@ -297,6 +298,13 @@ def _embeddings(net, module, inputs):
     return {key: np.concatenate(v).astype(np.float64) for key, v in out.items()}
 
 
+def _scatter(values, mask):
+    """``values`` placed at the rows where ``mask`` is True (zeros elsewhere)."""
+    out = np.zeros((len(mask), *values.shape[1:]), dtype=values.dtype)
+    out[mask] = values
+    return out
+
+
 def _valid_split(fraction, n, seed):
     """A ValidSplit, or None when the fraction is 0 or would leave no training rows."""
     if fraction <= 0 or n < 2 or math.ceil(fraction * n) >= n:
@@ -519,28 +527,38 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         return _HeadNet(**kwargs)
 
     # -- scikit-learn API -----------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Pretrain the encoders on all rows, then train the head on the labelled ones.
 
         Parameters
         ----------
-        X : SliceDict
+        X : SliceDict or HiSSCubeDataset
             With keys ``image`` (n, bands, S, S) and ``spectrum`` (n, n_pixels), in physical
-            units (scaling is learnt here, on all rows; NaN pixels are masked).
-        y : array-like of shape (n_samples,)
+            units (scaling is learnt here, on all rows; NaN pixels are masked). A
+            :class:`HiSSCubeDataset` (e.g. with ``flag=None``, so the flagged objects help
+            the pretraining) trains out of core.
+        y : array-like of shape (n_samples,), default=None
             Target, e.g. log SFR. NaN marks an unlabelled row: it takes part in pretraining
             only. At least one row must be labelled. Kept 1-D and reshaped to (n, 1)
-            internally, so it can never broadcast against the network output.
+            internally, so it can never broadcast against the network output. None takes a
+            HiSSCubeDataset's targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-object weights of the regression loss; the weights of unlabelled rows are
-            ignored. Pretraining is unweighted.
+            ignored. Pretraining is unweighted. Not supported with a HiSSCubeDataset.
 
         Returns
         -------
         self
         """
         self._validate_params()
+        lazy = isinstance(X, HiSSCubeDataset)
         n = _n_samples(X)
+        if y is None and lazy:
+            y = X.y
+        if y is None:
+            raise ValueError("y is required unless X is a HiSSCubeDataset")
+        if lazy and sample_weight is not None:
+            raise ValueError("sample_weight is not supported with a HiSSCubeDataset")
         y = check_regression_target(y, n, allow_nan=True)
         labelled = ~np.isnan(y)
         if not labelled.any():
@@ -564,11 +582,13 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         self.y_scale_ = float(y_lab.std()) or 1.0
         y2d = ((y_lab - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
 
-        arrays = self._arrays(X)
+        # Out of core, the scaling is learnt on a sample and items are read while training.
+        arrays = self._dataset_sample(X) if lazy else self._arrays(X)
         self.input_shapes_ = {k: v.shape[1:] for k, v in arrays.items()}
         self.scaler_ = InputScaler().fit(arrays)  # all rows, labelled or not
-        inputs = self._net_inputs(arrays)
-        self.net_shapes_ = {k: tuple(v.shape[1:]) for k, v in inputs.items()}
+        sample = self._net_inputs(arrays)
+        self.net_shapes_ = {k: tuple(v.shape[1:]) for k, v in sample.items()}
+        inputs = ScaledDataset(X, self.scaler_) if lazy else sample
         seed = self._seed()
         n_outputs = n_outputs_for(self.loss)
 
@@ -576,7 +596,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         # placeholder.
         self.pretrain_net_ = self._build_pretrain_net(seed, n_outputs, n)
         if self.pretrain_epochs > 0:
-            self.pretrain_net_.fit(inputs, np.zeros(n, dtype=np.float32))
+            self.pretrain_net_.fit(inputs, None if lazy else np.zeros(n, dtype=np.float32))
         else:  # no pretraining: the encoders keep their random initialisation
             self.pretrain_net_.initialize()
         self.temperature_ = float(self.pretrain_net_.module_.temperature())
@@ -585,7 +605,13 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         module = copy.deepcopy(self.pretrain_net_.module_)
         module.output = "regression"
         module.freeze_encoders(self.finetune == "probe")
-        head_inputs = SliceDict(**{k: v[labelled] for k, v in inputs.items()})
+        if lazy:
+            head_inputs = torch.utils.data.Subset(
+                ScaledDataset(X, self.scaler_, _scatter(y2d, labelled)),
+                np.flatnonzero(labelled).tolist(),
+            )
+        else:
+            head_inputs = SliceDict(**{k: v[labelled] for k, v in inputs.items()})
         z = _embeddings(self.pretrain_net_, module, head_inputs)
         joint = np.concatenate([z["image"], z["spectrum"]], axis=1)
         spread = joint.std(axis=0)
@@ -594,7 +620,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             head_inputs["sample_weight"] = sample_weight.astype(np.float32)
         self.n_labelled_ = int(labelled.sum())
         self.net_ = self._build_head_net(seed, module, self.n_labelled_)
-        self.net_.fit(head_inputs, y2d)
+        self.net_.fit(head_inputs, None if lazy else y2d)
         return self
 
     def embed(self, X):
@@ -605,7 +631,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
 
         Parameters
         ----------
-        X : SliceDict
+        X : SliceDict or HiSSCubeDataset
             With keys ``image`` and ``spectrum`` shaped as in ``fit``.
 
         Returns
@@ -614,9 +640,14 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             float64, each row of unit length.
         """
         check_is_fitted(self, "net_")
-        arrays = self._arrays(X)
-        self._check_shapes(arrays)
-        return _embeddings(self.net_, self.net_.module_, self._net_inputs(arrays))
+        if isinstance(X, HiSSCubeDataset):
+            self._check_shapes(self._dataset_sample(X))
+            inputs = ScaledDataset(X, self.scaler_)
+        else:
+            arrays = self._arrays(X)
+            self._check_shapes(arrays)
+            inputs = self._net_inputs(arrays)
+        return _embeddings(self.net_, self.net_.module_, inputs)
 
     def transform(self, X):
         """The joint embedding: image and spectrum projections, concatenated.
@@ -627,7 +658,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
 
         Parameters
         ----------
-        X : SliceDict
+        X : SliceDict or HiSSCubeDataset
             With keys ``image`` and ``spectrum`` shaped as in ``fit``.
 
         Returns
