@@ -10,10 +10,28 @@ from ._eda import (
     plot_target_distribution,
     save_figure,
 )
+from ._results import (
+    SFR_LABEL,
+    plot_model_comparison,
+    plot_optuna_history,
+    plot_param_importances,
+    plot_pareto,
+    plot_predicted_vs_true,
+    plot_residuals,
+    plot_resolution_heatmap,
+)
 
 __all__ = [
     "EMISSION_LINES",
+    "SFR_LABEL",
     "plot_cutouts",
+    "plot_model_comparison",
+    "plot_optuna_history",
+    "plot_param_importances",
+    "plot_pareto",
+    "plot_predicted_vs_true",
+    "plot_residuals",
+    "plot_resolution_heatmap",
     "plot_spectra",
     "plot_target_distribution",
     "save_figure",
