@@ -93,6 +93,7 @@ validation_fraction, patience, random_state, device, verbose, net_kwargs
         weight_decay=1e-4,
         validation_fraction=0.1,
         patience=10,
+        scalar_keys="auto",
         random_state=None,
         device="auto",
         verbose=0,
@@ -111,6 +112,7 @@ validation_fraction, patience, random_state, device, verbose, net_kwargs
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.scalar_keys = scalar_keys
         self.random_state = random_state
         self.device = device
         self.verbose = verbose

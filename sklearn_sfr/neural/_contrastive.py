@@ -31,12 +31,18 @@ from skorch.helper import SliceDict
 from skorch.utils import to_device
 from torch import nn
 
-from ._base import BaseNeuralEstimator, _WeightedNet, check_regression_target, resolve_device
+from ._base import (
+    _NOT_MODALITIES,
+    BaseNeuralEstimator,
+    _WeightedNet,
+    check_regression_target,
+    resolve_device,
+)
 from ._estimators import _DOC_ATTRS, _DOC_PARAMS, _n_samples, _NeuralRegressor
 from ._inputs import InputScaler
-from ._lazy import HiSSCubeDataset, ScaledDataset
+from ._lazy import HiSSCubeDataset
 from ._losses import make_criterion, n_outputs_for
-from ._modules import ImageEncoder, SpectrumEncoder, _check_input, _mlp_head
+from ._modules import ImageEncoder, SpectrumEncoder, _check_input, _mlp_head, append_scalars
 
 #: Range of the learnable temperature (CLIP clamps its logit scale at 100, i.e. T >= 0.01).
 TEMPERATURE_RANGE = (0.01, 1.0)
@@ -77,6 +83,9 @@ class ContrastiveNet(nn.Module):
     temperature : float, default=0.07
         Initial softmax temperature; it is learnt as ``logit_scale = log(1 / T)`` and kept in
         :data:`TEMPERATURE_RANGE`.
+    n_scalars : int, default=0
+        Per-object scalars (e.g. the redshift) the regression head reads next to the joint
+        embedding (``forward(..., scalars=...)``); pretraining ignores them.
 
     Attributes
     ----------
@@ -114,6 +123,7 @@ class ContrastiveNet(nn.Module):
         embed_dim=64,
         projection_dim=64,
         temperature=0.07,
+        n_scalars=0,
     ):
         super().__init__()
         image_shape, spectrum_shape = tuple(image_shape), tuple(spectrum_shape)
@@ -132,7 +142,8 @@ class ContrastiveNet(nn.Module):
         self.image_projection = nn.Sequential(nn.GELU(), nn.Linear(embed_dim, projection_dim))
         self.spectrum_projection = nn.Sequential(nn.GELU(), nn.Linear(embed_dim, projection_dim))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
-        self.head = _mlp_head(2 * projection_dim, embed_dim, n_outputs, dropout)
+        self.n_scalars = n_scalars
+        self.head = _mlp_head(2 * projection_dim + n_scalars, embed_dim, n_outputs, dropout)
         # Standardisation of the joint embedding before the head (see set_head_scaling).
         self.register_buffer("head_shift", torch.zeros(2 * projection_dim))
         self.register_buffer("head_scale", torch.ones(2 * projection_dim))
@@ -228,7 +239,7 @@ class ContrastiveNet(nn.Module):
             ),
         }
 
-    def forward(self, image=None, spectrum=None, **kwargs):
+    def forward(self, image=None, spectrum=None, scalars=None, **kwargs):
         """Projections and logit scale, or the regression output (see :attr:`output`).
 
         Returns
@@ -240,7 +251,8 @@ class ContrastiveNet(nn.Module):
         z = self.embed(image, spectrum)
         if self.output == "regression":
             joint = torch.cat([z["image"], z["spectrum"]], dim=1)
-            return self.head((joint - self.head_shift) / self.head_scale)
+            joint = (joint - self.head_shift) / self.head_scale
+            return self.head(append_scalars(joint, scalars, self.n_scalars))
         if self.output != "projections":
             raise ValueError(f"output must be 'projections' or 'regression', got {self.output!r}")
         scale = self.clamped_logit_scale().expand(len(z["image"]))
@@ -435,6 +447,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         weight_decay=1e-4,
         validation_fraction=0.1,
         patience=10,
+        scalar_keys="auto",
         random_state=None,
         device="auto",
         verbose=0,
@@ -453,6 +466,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             weight_decay=weight_decay,
             validation_fraction=validation_fraction,
             patience=patience,
+            scalar_keys=scalar_keys,
             random_state=random_state,
             device=device,
             verbose=verbose,
@@ -499,6 +513,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             "embed_dim": self.embed_dim,
             "projection_dim": self.projection_dim,
             "temperature": float(self.temperature),
+            "n_scalars": len(self.scalar_keys_),
         }
         kwargs = {
             "module": ContrastiveNet,
@@ -582,13 +597,16 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         self.y_scale_ = float(y_lab.std()) or 1.0
         y2d = ((y_lab - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
 
+        self.scalar_keys_ = self._resolve_scalar_keys(X)
         # Out of core, the scaling is learnt on a sample and items are read while training.
         arrays = self._dataset_sample(X) if lazy else self._arrays(X)
         self.input_shapes_ = {k: v.shape[1:] for k, v in arrays.items()}
         self.scaler_ = InputScaler().fit(arrays)  # all rows, labelled or not
         sample = self._net_inputs(arrays)
-        self.net_shapes_ = {k: tuple(v.shape[1:]) for k, v in sample.items()}
-        inputs = ScaledDataset(X, self.scaler_) if lazy else sample
+        self.net_shapes_ = {
+            k: tuple(v.shape[1:]) for k, v in sample.items() if k not in _NOT_MODALITIES
+        }
+        inputs = self._scaled_dataset(X) if lazy else sample
         seed = self._seed()
         n_outputs = n_outputs_for(self.loss)
 
@@ -607,7 +625,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         module.freeze_encoders(self.finetune == "probe")
         if lazy:
             head_inputs = torch.utils.data.Subset(
-                ScaledDataset(X, self.scaler_, _scatter(y2d, labelled)),
+                self._scaled_dataset(X, _scatter(y2d, labelled)),
                 np.flatnonzero(labelled).tolist(),
             )
         else:
@@ -642,7 +660,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         check_is_fitted(self, "net_")
         if isinstance(X, HiSSCubeDataset):
             self._check_shapes(self._dataset_sample(X))
-            inputs = ScaledDataset(X, self.scaler_)
+            inputs = self._scaled_dataset(X)
         else:
             arrays = self._arrays(X)
             self._check_shapes(arrays)
