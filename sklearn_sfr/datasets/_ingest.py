@@ -157,7 +157,8 @@ def _assign_frames(infos, ra, dec, edge):
                 f"cutout runs off the edge of {infos[choice[i, b]].path.name} "
                 f"({best[i, b]:.0%} on the frame; edge='skip')"
             )
-    padded_fraction = np.where(choice >= 0, 1 - best, 1.0).max(axis=1)
+    # Only meaningful where every band has a frame: NaN otherwise.
+    padded_fraction = np.where((choice >= 0).all(axis=1), (1 - best).max(axis=1), np.nan)
     return choice, padded_fraction, reasons
 
 
@@ -339,7 +340,7 @@ def ingest_sdss_fits(
     report["object"] = -1
     report["cube_row"] = -1
     report["edge_padded"] = False
-    report["padded_fraction"] = 0.0
+    report["padded_fraction"] = np.nan
     ok = report["status"] == "kept"
     report.loc[ok, "object"] = group_by_position(
         report.loc[ok, "PLUG_RA"], report.loc[ok, "PLUG_DEC"], match_radius
@@ -363,7 +364,7 @@ def ingest_sdss_fits(
     object_ids = objects["object"].to_numpy()
     usable = np.ones(len(objects), dtype=bool)
     reasons = [""] * len(objects)
-    padded_fraction = np.zeros(len(objects))
+    padded_fraction = np.full(len(objects), np.nan)
     frame_problems = []
     images = errors = None
     if frames is not None:
@@ -381,11 +382,10 @@ def ingest_sdss_fits(
     by_object = pd.Series(np.arange(len(objects)), index=object_ids)
     pos = by_object.reindex(report["object"]).to_numpy()
     has_obj = report["object"].to_numpy() >= 0
-    reason_col = np.array([*reasons, ""], dtype=object)
     for i in np.flatnonzero(has_obj):
         j = int(pos[i])
         if not usable[j]:
-            report.loc[i, ["status", "reason"]] = ["skipped", reason_col[j]]
+            report.loc[i, ["status", "reason"]] = ["skipped", reasons[j]]
         report.loc[i, "padded_fraction"] = float(padded_fraction[j])
         report.loc[i, "edge_padded"] = bool(padded_fraction[j] > 0 and usable[j])
 
@@ -410,7 +410,9 @@ def ingest_sdss_fits(
             spectra=np.stack([flux[k] for k in idx]).astype(np.float32),
             spectrum_errors=np.stack([sigma[k] for k in idx]).astype(np.float32),
             spectrum_table=table,
-            target_table=pd.DataFrame(
+            target_table=None
+            if images is None
+            else pd.DataFrame(
                 {
                     "edge_padded": padded_fraction[kept_objects] > 0,
                     "padded_fraction": padded_fraction[kept_objects],

@@ -144,19 +144,20 @@ def frame_errors(image, calibvec, allsky, xinterp, yinterp, gain, dark_variance)
     -------
     ndarray of shape (ny, nx), float64
     """
-    from scipy.ndimage import map_coordinates
-
     # Separable bilinear interpolation (IDL ``interpolate(..., /grid)``, edges clamped):
     # first along x for every sky row, then along y.
     allsky = np.asarray(allsky, dtype=np.float64)
     ny_s, nx_s = allsky.shape
-    x = np.clip(np.asarray(xinterp, dtype=np.float64), 0, nx_s - 1)
-    y = np.clip(np.asarray(yinterp, dtype=np.float64), 0, ny_s - 1)
-    rows = np.arange(ny_s, dtype=np.float64)
-    along_x = map_coordinates(allsky, np.meshgrid(rows, x, indexing="ij"), order=1)
-    sky = map_coordinates(
-        along_x, np.meshgrid(y, np.arange(x.size, dtype=np.float64), indexing="ij"), order=1
-    )
+
+    def weights(pos, n):
+        pos = np.clip(np.asarray(pos, dtype=np.float64), 0, n - 1)
+        lo = np.minimum(np.floor(pos).astype(np.int64), n - 2)
+        return lo, pos - lo
+
+    ix, fx = weights(xinterp, nx_s)
+    iy, fy = weights(yinterp, ny_s)
+    along_x = allsky[:, ix] * (1 - fx) + allsky[:, ix + 1] * fx
+    sky = along_x[iy] * (1 - fy)[:, None] + along_x[iy + 1] * fy[:, None]
     calib = np.asarray(calibvec, dtype=np.float64)[None, :]
     dn = np.asarray(image, dtype=np.float64) / calib + sky
     # Negative counts (noise on a faint sky) carry no Poisson term, only the dark variance.

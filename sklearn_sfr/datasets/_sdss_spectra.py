@@ -6,6 +6,7 @@ rule are in :mod:`._layout`.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -85,14 +86,66 @@ def read_sdss_spectrum(path):
         flux = np.asarray(coadd["flux"], dtype=np.float64)
         ivar = np.asarray(coadd["ivar"], dtype=np.float64)
         and_mask = np.asarray(coadd["and_mask"], dtype=np.int64)
-        row = hdul[2].data
-        if row is None or len(row) == 0 or "Z" not in row.columns.names:
+        values = _first_row(hdul[2], path, tuple(_HDU2_COLUMNS))
+        if "Z" not in values:
             raise ValueError(f"{path}: HDU2 has no redshift column Z")
         for src, dst in _HDU2_COLUMNS.items():
-            if src in row.columns.names:
-                value = row[src][0]
-                header[dst] = value.strip() if isinstance(value, str) else value.item()
+            if src in values:
+                header[dst] = values[src]
     return header, 10.0**loglam, flux, ivar, and_mask
+
+
+#: Bytes per element of the FITS binary-table formats (``X`` is bits, handled apart).
+_TFORM_BYTES = {"L": 1, "B": 1, "I": 2, "J": 4, "K": 8, "A": 1, "E": 4, "D": 8, "C": 8,
+                "M": 16, "P": 8, "Q": 16}  # fmt: skip
+_TFORM = re.compile(r"^\s*(\d*)([LXBIJKAEDCMPQ])")
+_NUMPY_TYPE = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+
+
+def _first_row(hdu, path, names):
+    """Scalar ``names`` of a binary table's first row, read from the header's byte layout.
+
+    BOSS SPALL tables have 236 columns, and astropy builds all of them to give one row (a
+    large share of the time per spectrum); only the few wanted fields are decoded here.
+    Compressed files, or anything unusual, take astropy's own path.
+    """
+    header = hdu.header
+    offsets, offset = {}, 0
+    try:
+        for k in range(1, int(header["TFIELDS"]) + 1):
+            match = _TFORM.match(str(header[f"TFORM{k}"]))
+            repeat = int(match.group(1) or 1)
+            code = match.group(2)
+            size = -(-repeat // 8) if code == "X" else repeat * _TFORM_BYTES[code]
+            name = str(header.get(f"TTYPE{k}", "")).strip()
+            if name in names and (code == "A" or (repeat == 1 and code in _NUMPY_TYPE)):
+                offsets[name] = (offset, size, code)
+            offset += size
+        if offset != int(header["NAXIS1"]) or int(header["NAXIS2"]) < 1:
+            raise ValueError("layout mismatch")
+        start = hdu.fileinfo()["datLoc"]
+        if str(path).endswith((".gz", ".bz2", ".zip")):
+            raise ValueError("compressed file")
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            raw = fh.read(offset)
+    except (KeyError, AttributeError, TypeError, ValueError, OSError):
+        data = hdu.data
+        if data is None or len(data) == 0:
+            return {}
+        return {
+            n: (data[n][0].strip() if isinstance(data[n][0], str) else data[n][0].item())
+            for n in names
+            if n in data.columns.names
+        }
+    out = {}
+    for name, (at, size, code) in offsets.items():
+        chunk = raw[at : at + size]
+        if code == "A":
+            out[name] = chunk.decode("ascii", "replace").rstrip("\x00 ").strip()
+        else:
+            out[name] = np.frombuffer(chunk, dtype=_NUMPY_TYPE[code])[0].item()
+    return out
 
 
 def _log_bin_edges(wavelength):
