@@ -432,7 +432,7 @@ def ingest_sdss_fits(
     if verbose:
         print(summary)
     if not kept_objects.size:
-        raise ValueError(f"no object could be kept ({table_path} lists why):\n{summary}")
+        raise ValueError(f"no object could be kept; {table_path} lists why\n{summary}")
     return Bunch(
         path=out,
         table=report,
