@@ -95,6 +95,60 @@ def _cmd_info(args):
     _print_info(args.path)
 
 
+# -- ingest ----------------------------------------------------------------------------------
+def _cmd_ingest(args):
+    from .datasets import ingest_sdss_fits
+
+    try:
+        result = ingest_sdss_fits(
+            args.out,
+            spectra=args.spectra,
+            frames=args.frames,
+            mpa_info=args.mpa_info,
+            mpa_sfr=args.mpa_sfr,
+            edge=args.edge,
+            match_radius=args.match_radius,
+            classes=args.classes,
+            overwrite=args.overwrite,
+            verbose=not args.quiet,
+        )
+    except ValueError as exc:
+        # No object kept: the summary is already printed, the report is on disk.
+        raise _UserError(str(exc).splitlines()[0]) from exc
+    print(f"wrote {result.path} and {result.table_path}")
+
+
+def _add_ingest_parser(sub):
+    p = sub.add_parser(
+        "ingest", help="build a HiSS-Cube from SDSS spec-*.fits, frame-*.fits and MPA-JHU files"
+    )
+    p.add_argument("out", help="output .h5 file (a <name>_ingest.csv report is written beside it)")
+    p.add_argument(
+        "--spectra", nargs="+", required=True,
+        help="spec-PLATE-MJD-FIBER.fits files, folders or globs (quote globs)",
+    )  # fmt: skip
+    p.add_argument(
+        "--frames", nargs="+", default=None,
+        help="frame-[ugriz]-*.fits(.bz2) files, folders or globs; none: spectrum-only cube",
+    )  # fmt: skip
+    p.add_argument("--mpa-info", default=None, help="MPA-JHU gal_info FITS file")
+    p.add_argument("--mpa-sfr", default=None, help="MPA-JHU gal_totsfr or gal_fibsfr FITS file")
+    p.add_argument(
+        "--edge", choices=("pad", "skip"), default="pad",
+        help="cutouts running off a frame: pad with NaN and flag (default) or skip",
+    )  # fmt: skip
+    p.add_argument(
+        "--match-radius", type=float, default=1.5,
+        help="arcsec within which spectra are one object (default 1.5)",
+    )  # fmt: skip
+    p.add_argument(
+        "--classes", nargs="+", default=None, help="keep only these classes (GALAXY, QSO, STAR)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing cube and report")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    p.set_defaults(func=_cmd_ingest)
+
+
 # -- demo ------------------------------------------------------------------------------------
 def _cmd_demo(args):
     from ._demo import run_demo
@@ -152,6 +206,8 @@ def build_parser():
         help="use this existing cube instead of building one (opened read-only)",
     )  # fmt: skip
     p.set_defaults(func=_cmd_demo)
+
+    _add_ingest_parser(sub)
     return parser
 
 

@@ -1,5 +1,6 @@
 """Reading, writing and generating HiSS-Cube files."""
 
+from ._ingest import ingest_sdss_fits
 from ._layout import BAND_NAMES, wavelength_grid
 from ._loader import load_hisscube
 from ._reader import HiSSCube, HiSSCubeFormatError
@@ -11,6 +12,7 @@ __all__ = [
     "HiSSCube",
     "HiSSCubeFormatError",
     "HiSSCubeWriter",
+    "ingest_sdss_fits",
     "load_hisscube",
     "make_synthetic_cube",
     "wavelength_grid",
