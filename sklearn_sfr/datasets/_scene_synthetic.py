@@ -9,8 +9,8 @@ would read the Kaggle release. What matters for the study is built in on purpose
   the palette, horizon and texture scale, so images separate the classes well but not
   perfectly.
 * MFCC audio comes from class templates that pair up (beach/river water, forest/jungle birds,
-  city/football crowds, classroom/restaurant speech), with a per-video offset about as large
-  as the gap between partners: audio classes overlap more than image classes.
+  city/football crowds, classroom/restaurant speech), with a per-video offset larger than the gap
+  between partners: audio classes overlap more than image classes.
 * A class's frames are cut from a few videos, one frame per second, in order. The camera
   pans slowly and the audio drifts as an AR(1) process, so consecutive frames are
   near-duplicates: a random train/test split puts a frame's neighbours in training and
@@ -177,20 +177,20 @@ def _audio_templates(classes, rng):
     pairs = {c: _AUDIO_PAIRS.get(c, 100 + i) for i, c in enumerate(classes)}
     pair_mean = {p: rng.normal(0, 1, N_COEFFICIENTS) for p in set(pairs.values())}
     return {
-        c: _MFCC_SCALE * (1.2 * pair_mean[pairs[c]] + 0.6 * rng.normal(0, 1, N_COEFFICIENTS))
+        c: _MFCC_SCALE * (0.8 * pair_mean[pairs[c]] + 0.4 * rng.normal(0, 1, N_COEFFICIENTS))
         for c in classes
     }
 
 
 def _video_audio(template, n_frames, rng, rho=0.85):
     """(n_frames, 104) MFCC rows: template + video offset + AR(1) drift + window noise."""
-    offset = _MFCC_SCALE * rng.normal(0, 0.6, N_COEFFICIENTS)
+    offset = _MFCC_SCALE * rng.normal(0, 1.0, N_COEFFICIENTS)
     state = np.empty((n_frames, N_COEFFICIENTS))
-    state[0] = rng.normal(0, 0.5, N_COEFFICIENTS)
-    innovation = 0.5 * np.sqrt(1 - rho**2)
+    state[0] = rng.normal(0, 0.7, N_COEFFICIENTS)
+    innovation = 0.7 * np.sqrt(1 - rho**2)
     for t in range(1, n_frames):
         state[t] = rho * state[t - 1] + rng.normal(0, innovation, N_COEFFICIENTS)
-    windows = rng.normal(0, 0.35, (n_frames, N_WINDOWS, N_COEFFICIENTS))
+    windows = rng.normal(0, 0.8, (n_frames, N_WINDOWS, N_COEFFICIENTS))
     mfcc = template + offset + _MFCC_SCALE * (state[:, None, :] + windows)
     mfcc[..., 0] += _MFCC_C0
     # Window-major, as the real columns run: MFCC_1..13 are the first window's coefficients.

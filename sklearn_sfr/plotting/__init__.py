@@ -10,9 +10,11 @@ from ._eda import (
     plot_target_distribution,
     save_figure,
 )
+from ._scene import plot_confusion_matrices
 
 __all__ = [
     "EMISSION_LINES",
+    "plot_confusion_matrices",
     "plot_cutouts",
     "plot_spectra",
     "plot_target_distribution",
