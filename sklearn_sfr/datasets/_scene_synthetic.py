@@ -215,7 +215,7 @@ def _write_png(array, path):
 
 def make_synthetic_scene(
     path,
-    n_per_class=200,
+    n_per_class=160,
     *,
     classes=None,
     image_size=64,
@@ -231,8 +231,8 @@ def make_synthetic_scene(
     path : path-like
         Folder to create. It is written under a temporary name beside it and renamed at the
         end, so an interrupted run leaves no half-written set.
-    n_per_class : int, default=200
-        Frames (rows) per class: 9 x 200 = 1800 rows with the default classes.
+    n_per_class : int, default=160
+        Frames (rows) per class: 9 x 160 = 1440 rows with the default classes.
     classes : sequence of str, default=None
         CLASS2 strings; None: the nine of the Kaggle CSV. A class not among them is labelled
         OUTDOORS, borrows the look of one of the nine and gets a sound of its own.

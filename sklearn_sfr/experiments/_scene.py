@@ -64,7 +64,7 @@ def _neural_settings(quick):
     # minutes. quick only checks that everything runs.
     if quick:
         return {"width": 4, "depth": 1, "embed_dim": 8, "max_epochs": 2, "patience": 2}
-    return {"width": 16, "depth": 2, "embed_dim": 32, "max_epochs": 15, "patience": 4}
+    return {"width": 8, "depth": 2, "embed_dim": 32, "max_epochs": 10, "patience": 3}
 
 
 def scene_models(*, quick=False, random_state=0, device="auto"):
