@@ -1,6 +1,6 @@
 """The ``sklearn-sfr`` command line.
 
-``sklearn-sfr make-cube`` writes a synthetic HiSS-Cube, ``sklearn-sfr info`` describes any cube
+``sklearn-sfr make-cube`` writes a synthetic HiSS-Cube, ``sklearn-sfr info`` describes any cube,
 ``sklearn-sfr demo`` runs a small end-to-end study and writes a report folder, and
 ``sklearn-sfr scene`` runs the Scene (images + MFCC audio) study. Errors in the
 user's input are printed as one line (``error: ...``) with exit status 2, never as a traceback.

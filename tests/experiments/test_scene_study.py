@@ -227,3 +227,16 @@ def test_colour_features_values(data):
         features.transform(images[:, :, :4, :4])
     with pytest.raises(ValueError, match="cannot both be 0"):
         ColourFeatures(bins=0, grid=0).fit(images)
+
+
+def test_importing_the_study_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sklearn_sfr.experiments, sklearn_sfr.model_selection, sklearn_sfr.features;"
+        "bad = [m for m in ('torch', 'skorch', 'matplotlib') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
