@@ -1,7 +1,8 @@
 """The ``sklearn-sfr`` command line.
 
-``sklearn-sfr make-cube`` writes a synthetic HiSS-Cube, ``sklearn-sfr info`` describes any cube
-and ``sklearn-sfr demo`` runs a small end-to-end study and writes a report folder. Errors in the
+``sklearn-sfr make-cube`` writes a synthetic HiSS-Cube, ``sklearn-sfr info`` describes any cube,
+``sklearn-sfr demo`` runs a small end-to-end study and writes a report folder, and
+``sklearn-sfr scene`` runs the Scene (images + MFCC audio) study. Errors in the
 user's input are printed as one line (``error: ...``) with exit status 2, never as a traceback.
 """
 
@@ -162,6 +163,75 @@ def _cmd_demo(args):
     )
 
 
+# -- scene -----------------------------------------------------------------------------------
+def _cmd_scene(args):
+    from .datasets import load_scene, make_synthetic_scene
+    from .datasets._scene import CSV_NAME
+    from .experiments import scene_study, write_scene_report
+
+    data_dir, out = Path(args.data), Path(args.out)
+    if args.make_synthetic and not (data_dir / CSV_NAME).is_file():
+        if data_dir.exists() and any(data_dir.iterdir()):
+            raise _UserError(
+                f"--make-synthetic: {data_dir} is not empty and holds no {CSV_NAME}; give an "
+                "empty or new folder"
+            )
+        if data_dir.exists():
+            data_dir.rmdir()
+        print(f"writing a synthetic Scene set to {data_dir} ...", flush=True)
+        make_synthetic_scene(data_dir, random_state=args.seed)
+    if not (data_dir / CSV_NAME).is_file():
+        raise _UserError(
+            f"{data_dir} holds no {CSV_NAME}: give the folder of the Scene set (dataset.csv "
+            "and images/), or add --make-synthetic to write a synthetic one there"
+        )
+    t0 = time.perf_counter()
+    data = load_scene(data_dir, image_size=args.image_size)
+    print(
+        f"{len(data.frame)} frames, {len(data.classes2)} scene classes; cross-validating"
+        f"{' (quick)' if args.quick else ''} ...",
+        flush=True,
+    )
+    scores, predictions = scene_study(
+        data,
+        n_splits=args.cv,
+        quick=args.quick,
+        random_state=args.seed,
+        return_predictions=True,
+        verbose=True,
+    )
+    description = (
+        f"Data: `{data_dir}`, {len(data.frame)} frames at {args.image_size}x{args.image_size} "
+        f"px, {len(data.audio_columns)} MFCC values each; CLASS2: "
+        f"{', '.join(map(str, data.classes2))}."
+        + (
+            " **Quick mode**: tiny networks and a subsample, a smoke test only."
+            if args.quick
+            else ""
+        )
+    )
+    paths = write_scene_report(out, scores, predictions, description=description)
+    print(f"report written to {paths['report']} in {time.perf_counter() - t0:.0f} s")
+
+
+def _add_scene_parser(sub):
+    p = sub.add_parser(
+        "scene",
+        help="the Scene study: trees and neural fusion on frames + MFCC audio, two splits",
+    )
+    p.add_argument("--data", required=True, help="Scene set folder (dataset.csv + images/)")
+    p.add_argument("--out", default="scene-report", help="report folder (default ./scene-report)")
+    p.add_argument("--quick", action="store_true", help="tiny models on a subsample (smoke test)")
+    p.add_argument(
+        "--make-synthetic", action="store_true",
+        help="write the default synthetic Scene set to --data first if it holds no dataset.csv",
+    )  # fmt: skip
+    p.add_argument("--image-size", type=_positive_int, default=32, help="frame size (default 32)")
+    p.add_argument("--cv", type=_positive_int, default=3, help="folds per split (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=_cmd_scene)
+
+
 def build_parser():
     """The argument parser of ``sklearn-sfr`` (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
@@ -208,6 +278,7 @@ def build_parser():
     p.set_defaults(func=_cmd_demo)
 
     _add_ingest_parser(sub)
+    _add_scene_parser(sub)
     return parser
 
 

@@ -20,10 +20,12 @@ from ._results import (
     plot_residuals,
     plot_resolution_heatmap,
 )
+from ._scene import plot_confusion_matrices
 
 __all__ = [
     "EMISSION_LINES",
     "SFR_LABEL",
+    "plot_confusion_matrices",
     "plot_cutouts",
     "plot_model_comparison",
     "plot_optuna_history",
