@@ -6,17 +6,16 @@ kept or skipped with a reason; nothing an input can contain makes the ingest cra
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from ..utils._io import write_csv_atomic
 from ._layout import BAND_NAMES, CUTOUT_SIZES, IMAGE_UNIT_PER_NMGY, SPECTRUM_REDSHIFT_KEY
 
 EDGE_POLICIES = ("pad", "skip")
@@ -77,15 +76,7 @@ def _progress(items, desc, verbose):
 
 def _atomic_csv(table, path):
     """Write a CSV under a temporary name in the same folder, then rename it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_csv_atomic(table, path, index=False)
 
 
 def _read_spectra(paths, mask_bits, classes, verbose):

@@ -24,7 +24,7 @@ TARGETS = {"CLASS1": "target_class1", "CLASS2": "target_class2"}
 SPLITS = ("random", "blocked")
 
 #: Columns of the table :func:`scene_study` returns, in order.
-SCORE_COLUMNS = (
+SCENE_SCORE_COLUMNS = (
     "model",
     "family",
     "modality",
@@ -234,7 +234,7 @@ def scene_study(
     Returns
     -------
     scores : DataFrame
-        One row per model x target x split x fold, columns :data:`SCORE_COLUMNS`: ``model``,
+        One row per model x target x split x fold, columns :data:`SCENE_SCORE_COLUMNS`: ``model``,
         ``family`` ("decision tree" / "neural"), ``modality`` ("audio" / "image" / "both"),
         ``fusion`` ("" or early / intermediate / late), ``target``, ``split``, ``fold``,
         ``n_train``, ``n_test``, ``accuracy``, ``balanced_accuracy``, ``f1_macro`` and
@@ -324,7 +324,7 @@ def scene_study(
                         f"({time.perf_counter() - t_model:.0f} s)",
                         flush=True,
                     )
-    scores = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+    scores = pd.DataFrame(rows, columns=list(SCENE_SCORE_COLUMNS))
     if return_predictions:
         return scores, pd.concat(predicted, ignore_index=True)
     return scores

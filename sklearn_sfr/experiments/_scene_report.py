@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 
+from ..utils._io import atomic_open
 from ._scene import SPLITS, scene_summary
 
 
 def _write_atomic(path, write):
     """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it."""
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "x", encoding="utf-8", newline="") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_open(path, "w", newline="") as fh:
+        write(fh)
+    return Path(path)
 
 
 def _markdown(table, floatfmt="{:.3f}"):

@@ -25,7 +25,7 @@ from ..utils._multimodal import get_key, is_multimodal
 from ._inputs import InputScaler, check_no_empty_rows, modality_arrays, network_arrays
 from ._lazy import HiSSCubeDataset, ScaledDataset, scaler_sample
 from ._losses import LOSSES, make_criterion
-from ._modules import FusionNet
+from ._modules import AUGMENTATIONS, FusionNet
 
 #: Network inputs that are not a modality with an encoder.
 _NOT_MODALITIES = ("sample_weight", "scalars")
@@ -75,6 +75,7 @@ class BaseNeuralEstimator(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "scalar_keys": [StrOptions({"auto"}), list, tuple, None],
+        "augment": [StrOptions(set(AUGMENTATIONS)), None],
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
@@ -97,6 +98,7 @@ class BaseNeuralEstimator(BaseEstimator):
         validation_fraction=0.1,
         patience=10,
         scalar_keys="auto",
+        augment="dihedral",
         random_state=None,
         device="auto",
         verbose=0,
@@ -115,6 +117,7 @@ class BaseNeuralEstimator(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.scalar_keys = scalar_keys
+        self.augment = augment
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -231,6 +234,7 @@ class BaseNeuralEstimator(BaseEstimator):
                 "norm": self.norm,
                 "dropout": self.dropout,
                 "n_scalars": len(self.scalar_keys_),
+                "augment": self.augment,
                 **self._module_kwargs(),
             }.items()
         }

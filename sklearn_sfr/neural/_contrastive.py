@@ -83,6 +83,8 @@ class ContrastiveNet(nn.Module):
     temperature : float, default=0.07
         Initial softmax temperature; it is learnt as ``logit_scale = log(1 / T)`` and kept in
         :data:`TEMPERATURE_RANGE`.
+    augment : {"dihedral", "flip"} or None, default=None
+        Random symmetry of the images while training (both stages).
     n_scalars : int, default=0
         Per-object scalars (e.g. the redshift) the regression head reads next to the joint
         embedding (``forward(..., scalars=...)``); pretraining ignores them.
@@ -123,6 +125,7 @@ class ContrastiveNet(nn.Module):
         embed_dim=64,
         projection_dim=64,
         temperature=0.07,
+        augment=None,
         n_scalars=0,
     ):
         super().__init__()
@@ -136,7 +139,7 @@ class ContrastiveNet(nn.Module):
             raise ValueError(f"temperature must be in [{low}, {high}], got {temperature!r}")
         self.image_shape, self.spectrum_shape = image_shape, spectrum_shape
         kw = dict(width=width, norm=norm, dropout=dropout, embed_dim=embed_dim)
-        self.image_encoder = ImageEncoder(*image_shape[:2], depth=depth, **kw)
+        self.image_encoder = ImageEncoder(*image_shape[:2], depth=depth, augment=augment, **kw)
         self.spectrum_encoder = SpectrumEncoder(*spectrum_shape, depth=spectrum_depth, **kw)
         # A non-linear projection (as in SimCLR): the encoders' embeddings are its hidden layer.
         self.image_projection = nn.Sequential(nn.GELU(), nn.Linear(embed_dim, projection_dim))
@@ -448,6 +451,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         validation_fraction=0.1,
         patience=10,
         scalar_keys="auto",
+        augment="dihedral",
         random_state=None,
         device="auto",
         verbose=0,
@@ -467,6 +471,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             validation_fraction=validation_fraction,
             patience=patience,
             scalar_keys=scalar_keys,
+            augment=augment,
             random_state=random_state,
             device=device,
             verbose=verbose,
@@ -514,6 +519,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             "projection_dim": self.projection_dim,
             "temperature": float(self.temperature),
             "n_scalars": len(self.scalar_keys_),
+            "augment": self.augment,
         }
         kwargs = {
             "module": ContrastiveNet,

@@ -120,6 +120,11 @@ _DOC_PARAMS = """
         X and a HiSSCubeDataset do): a CNN's pooled features barely know where a line fell in
         the spectrum, and without the distance neither a line flux nor an image's brightness
         is a luminosity. None reads the images/spectra only.
+    augment : {"dihedral", "flip"} or None, default="dihedral"
+        Random symmetry of each training image: one of the 8 rotations by multiples of 90
+        degrees and reflections (``"dihedral"``: a sky cutout has no up or left, so this
+        multiplies the training images eightfold and curbs overfitting), a left-right mirror
+        (``"flip"``) or none. Predictions always see the images as they are.
     random_state : int, RandomState or None, default=None
         Seeds weights, shuffling, dropout and the validation split.
     device : str, default="auto"
@@ -250,6 +255,7 @@ class FusionRegressor(_NeuralRegressor):
         validation_fraction=0.1,
         patience=10,
         scalar_keys="auto",
+        augment="dihedral",
         random_state=None,
         device="auto",
         verbose=0,
@@ -269,6 +275,7 @@ class FusionRegressor(_NeuralRegressor):
             validation_fraction=validation_fraction,
             patience=patience,
             scalar_keys=scalar_keys,
+            augment=augment,
             random_state=random_state,
             device=device,
             verbose=verbose,

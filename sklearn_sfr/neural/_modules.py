@@ -15,6 +15,9 @@ from torch import nn
 #: The ways :class:`FusionNet` can combine an image and a spectrum.
 FUSIONS = ("early", "intermediate", "late", "cross_attention")
 
+#: Random image symmetries applied while training (:func:`augment_images`).
+AUGMENTATIONS = ("dihedral", "flip")
+
 #: Normalisation layers an encoder can use.
 NORMS = ("batch", "group", "layer", "none")
 
@@ -144,6 +147,29 @@ def append_scalars(embedding, scalars, n_scalars):
     return torch.cat([embedding, scalars], dim=1)
 
 
+def augment_images(x, augment):
+    """A random symmetry of each image of the batch ``x`` (B, C, S, S), drawn from torch's RNG.
+
+    ``"dihedral"``: one of the 8 rotations by multiples of 90 degrees and reflections, which
+    leave a sky cutout's physics unchanged (the sky has no up or left) and multiply the training
+    set eightfold. ``"flip"``: left-right mirror only (scenes with a horizon). ``None``: ``x``.
+    """
+    if augment is None:
+        return x
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {AUGMENTATIONS} or None, got {augment!r}")
+
+    def maybe(transform, x):
+        chosen = torch.rand(len(x), device=x.device) < 0.5
+        return torch.where(chosen[:, None, None, None], transform(x), x)
+
+    x = maybe(lambda t: t.flip(-1), x)
+    if augment == "dihedral":
+        x = maybe(lambda t: t.flip(-2), x)
+        x = maybe(lambda t: t.transpose(-1, -2), x)
+    return x
+
+
 def _mlp_head(in_features, hidden, n_outputs, dropout):
     """Linear-GELU-Dropout-Linear: the regression head on top of an embedding."""
     return nn.Sequential(
@@ -181,6 +207,8 @@ class ImageEncoder(nn.Module):
         Channel-dropout rate on the final feature map.
     embed_dim : int, default=64
         Size of the embedding and of each token.
+    augment : {"dihedral", "flip"} or None, default=None
+        Random symmetry applied to each image in training mode (:func:`augment_images`).
 
     Attributes
     ----------
@@ -210,10 +238,14 @@ class ImageEncoder(nn.Module):
         norm="batch",
         dropout=0.1,
         embed_dim=64,
+        augment=None,
     ):
         super().__init__()
         _check_positive_int(in_channels, "in_channels")
         _check_positive_int(image_size, "image_size", minimum=2)
+        if augment is not None and augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {AUGMENTATIONS} or None, got {augment!r}")
+        self.augment = augment
         _check_positive_int(width, "width")
         _check_positive_int(depth, "depth")
         _check_positive_int(embed_dim, "embed_dim")
@@ -240,6 +272,8 @@ class ImageEncoder(nn.Module):
         x = _check_input(x, (self.in_channels, self.image_size, self.image_size), "image")
         # Match the weights' dtype and device: float64 or NumPy input would otherwise fail in conv.
         x = x.to(self.proj.weight)
+        if self.training:
+            x = augment_images(x, self.augment)
         return self.dropout(self.features(x))
 
     def forward(self, x):
@@ -496,6 +530,8 @@ class FusionNet(nn.Module):
         Attention heads for ``"cross_attention"``; must divide ``embed_dim``.
     early_channels : int, default=4
         Image-sized channels the spectrum becomes for ``"early"``.
+    augment : {"dihedral", "flip"} or None, default=None
+        Random symmetry of the images while training (see :func:`augment_images`).
     n_scalars : int, default=0
         Per-object scalars (e.g. the redshift) that every head reads next to the embeddings,
         passed to :meth:`forward` as ``scalars`` of shape (B, n_scalars). A CNN with global
@@ -542,6 +578,7 @@ class FusionNet(nn.Module):
         embed_dim=64,
         n_heads=4,
         early_channels=4,
+        augment=None,
         n_scalars=0,
     ):
         super().__init__()
@@ -568,8 +605,9 @@ class FusionNet(nn.Module):
             if shape is not None
         )
         self.image_encoder = self.spectrum_encoder = None
-        image_kw = dict(width=width, depth=depth, norm=norm, dropout=dropout, embed_dim=embed_dim)
-        spectrum_kw = dict(image_kw, depth=spectrum_depth)
+        common = dict(width=width, norm=norm, dropout=dropout, embed_dim=embed_dim)
+        image_kw = dict(common, depth=depth, augment=augment)
+        spectrum_kw = dict(common, depth=spectrum_depth)
 
         if self.fusion == "early":
             _check_positive_int(early_channels, "early_channels")

@@ -19,7 +19,7 @@ from sklearn.utils.estimator_checks import (
 from sklearn_sfr.cli import main
 from sklearn_sfr.datasets import load_scene, make_synthetic_scene
 from sklearn_sfr.experiments import (
-    SCORE_COLUMNS,
+    SCENE_SCORE_COLUMNS,
     scene_models,
     scene_study,
     scene_summary,
@@ -56,7 +56,7 @@ def test_quick_study_returns_the_documented_table(data, tmp_path):
     scores, predictions = scene_study(
         data, quick=True, targets="CLASS2", splits="blocked", n_splits=2, return_predictions=True
     )
-    assert tuple(scores.columns) == SCORE_COLUMNS
+    assert tuple(scores.columns) == SCENE_SCORE_COLUMNS
     assert len(scores) == len(scene_models(quick=True)) * 2
     assert set(scores["family"]) == {"decision tree", "neural"}
     assert set(scores["modality"]) == {"audio", "image", "both"}
@@ -71,7 +71,7 @@ def test_quick_study_returns_the_documented_table(data, tmp_path):
 @pytest.mark.slow
 def test_quick_cli_table(quick_report):
     scores = pd.read_csv(quick_report / "scene_scores.csv", keep_default_na=False)
-    assert tuple(scores.columns) == SCORE_COLUMNS
+    assert tuple(scores.columns) == SCENE_SCORE_COLUMNS
     n_models = len(scene_models(quick=True))
     assert len(scores) == n_models * 2 * 2 * 2  # models x targets x splits x folds
     assert set(scores["split"]) == {"random", "blocked"}
