@@ -1,0 +1,20 @@
+"""Optuna tuning of pipelines on SliceDicts, and the study's named models.
+
+:func:`make_model` builds a fresh Pipeline for each of the study's models
+(:data:`MODEL_NAMES`), :func:`default_search_space` gives Optuna distributions to tune it over,
+and :class:`OptunaSearchCV` runs a resumable, database-backed Optuna search with
+cross-validation. Importing this package does not import torch or optuna.
+"""
+
+from ._models import MODEL_NAMES, default_search_space, make_model, model_modalities
+from ._search import DEFAULT_STORAGE, OptunaSearchCV, storage_url
+
+__all__ = [
+    "DEFAULT_STORAGE",
+    "MODEL_NAMES",
+    "OptunaSearchCV",
+    "default_search_space",
+    "make_model",
+    "model_modalities",
+    "storage_url",
+]
