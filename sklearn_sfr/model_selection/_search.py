@@ -161,8 +161,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         Where the study lives: an RDB URL (``sqlite:///path.db``,
         ``postgresql://user:password@host/db``, ...), a path (a SQLite file, created when
         missing), a storage object, or None for ``optuna.db`` in the working directory.
-        URLs and paths are clonable; storage objects are not deep-copyable, so estimators
-        holding one cannot be cloned.
+        Clones of the search share a storage object (it is not copied).
     study_name : str or None, default=None
         Name of the study in the storage; None makes a new study with a unique name.
     load_if_exists : bool, default=True
@@ -213,9 +212,10 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     Notes
     -----
-    Trial records. Each trial's user attributes hold ``split{k}_test_score``,
-    ``mean_test_score``, ``std_test_score`` and ``mean_fit_time``; a trial that raised is FAIL
-    (the study goes on) with the exception under the user attribute ``error``.
+    Trial records. A trial's value is its mean test score; its user attributes hold
+    ``split_test_scores`` (one per fold), ``std_test_score`` and ``mean_fit_time``; a trial
+    that raised is FAIL (the study goes on) with the exception under the user attribute
+    ``error``.
 
     Pruning. Every step of the estimator with a ``net_kwargs`` parameter (the neural
     estimators of :mod:`sklearn_sfr.neural`) gets a
@@ -306,6 +306,16 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.verbose = verbose
         self.heartbeat_interval = heartbeat_interval
 
+    def __sklearn_clone__(self):
+        # A storage object is shared by the clones, not deep-copied: clones of one search
+        # belong in the same database (and Optuna's storages hold locks and connections that
+        # cannot be copied). Everything else is cloned as scikit-learn does.
+        params = self.get_params(deep=False)
+        storage = params.pop("storage")
+        if storage is None or isinstance(storage, (str, os.PathLike)):
+            storage = clone(storage, safe=False)
+        return type(self)(**{k: clone(v, safe=False) for k, v in params.items()}, storage=storage)
+
     # -- the study --------------------------------------------------------------------------
     def _storage(self):
         import optuna
@@ -376,7 +386,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
             study.sampler = optuna.samplers.TPESampler(seed=seed)
         return study
 
-    def _objective(self, X, y, groups, cv, fit_params):
+    def _objective(self, X, y, groups, cv, fit_params, errors):
         from optuna import TrialPruned
 
         def objective(trial):
@@ -400,11 +410,11 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
                 raise
             except Exception as exc:
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
+                errors.append(exc)
                 raise
             test = np.asarray(scores["test_score"], dtype=np.float64)
-            for k, value in enumerate(test):
-                trial.set_user_attr(f"split{k}_test_score", float(value))
-            trial.set_user_attr("mean_test_score", float(test.mean()))
+            # Few attributes: every one is a database commit. The mean is the trial's value.
+            trial.set_user_attr("split_test_scores", test.tolist())
             trial.set_user_attr("std_test_score", float(test.std()))
             trial.set_user_attr("mean_fit_time", float(np.mean(scores["fit_time"])))
             return float(test.mean())
@@ -445,20 +455,27 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
                 f"param_distributions names parameter(s) {', '.join(unknown)} that "
                 f"{type(self.estimator).__name__} does not have"
             )
+        if y is None and get_tags(self.estimator).target_tags.required:
+            # As scikit-learn's own estimators say it, before any trial is spent on it.
+            raise ValueError(
+                f"{type(self.estimator).__name__} requires y to be passed, but the target y "
+                "is None"
+            )
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         self.n_splits_ = cv.get_n_splits(X, y, groups)
         self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
 
-        study = self._create_study()
-        self.study_ = study
-        before = {t.number for t in study.get_trials(deepcopy=False)}
         verbosity = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(
             optuna.logging.INFO if self.verbose >= 2 else optuna.logging.WARNING
         )
         try:
+            study = self._create_study()
+            self.study_ = study
+            before = {t.number for t in study.get_trials(deepcopy=False)}
+            errors = []  # exceptions of this fit's failed trials
             study.optimize(
-                self._objective(X, y, groups, cv, fit_params),
+                self._objective(X, y, groups, cv, fit_params, errors),
                 n_trials=self.n_trials,
                 timeout=self.timeout,
                 n_jobs=self.n_jobs,
@@ -471,13 +488,20 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
 
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if not complete:
-            failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
-            errors = [t.user_attrs["error"] for t in failed if "error" in t.user_attrs]
-            reason = f"; the last error: {errors[-1]}" if errors else ""
-            raise ValueError(
-                f"no trial of the study {study.study_name!r} completed "
-                f"({len(study.trials)} trials){reason}"
+            message = (
+                f"no trial of the study {study.study_name!r} completed ({len(study.trials)} "
+                "trials)"
             )
+            if not errors:
+                raise ValueError(message)
+            # Every trial failed, most likely on the input itself: raise the same kind of
+            # error as the estimator did (a TypeError stays a TypeError), naming the cause.
+            last = errors[-1]
+            try:
+                error = type(last)(f"{message}; the last error: {type(last).__name__}: {last}")
+            except Exception:  # an exception class with another signature
+                error = ValueError(f"{message}; the last error: {type(last).__name__}: {last}")
+            raise error from last
         self.best_trial_ = study.best_trial
         self.best_params_ = dict(self.best_trial_.params)
         self.best_score_ = float(self.best_trial_.value)
