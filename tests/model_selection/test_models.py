@@ -1,5 +1,8 @@
 """The named model registry and its default search spaces."""
 
+import subprocess
+import sys
+
 import numpy as np
 import optuna
 import pytest
@@ -143,3 +146,14 @@ def test_sampled_neural_configuration_trains(small_data):
         device="cpu",
     ).fit(small_data.X, small_data.y)
     assert model.predict(small_data.X[:2]).shape == (2,)
+
+
+def test_importing_the_registry_and_cli_parser_stays_light():
+    code = (
+        "import sys, sklearn_sfr.model_selection, sklearn_sfr.cli;"
+        "sklearn_sfr.cli.build_parser();"
+        "bad = [m for m in ('torch', 'skorch', 'optuna') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
