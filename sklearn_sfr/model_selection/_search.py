@@ -226,7 +226,9 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
     pruned.
 
     Resuming. Finished trials are written to the storage as they end, so a killed search
-    loses only the trial that was running, and with heartbeats even that one is retried.
+    loses only the trial that was running, and with heartbeats even that one is retried
+    (unless it was killed within milliseconds of its start, before its first heartbeat: it
+    then stays RUNNING and is not counted as finished).
 
     Examples
     --------
