@@ -232,6 +232,210 @@ def _add_scene_parser(sub):
     p.set_defaults(func=_cmd_scene)
 
 
+# -- tune ------------------------------------------------------------------------------------
+def _write_text_atomic(path, text):
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _tune_study(url, study_name, config):
+    """Create or open the study; refuse to continue one tuned on another configuration."""
+    import optuna
+
+    from .model_selection._search import _shown_url
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" log line
+    try:
+        study = optuna.create_study(
+            storage=url, study_name=study_name, load_if_exists=True, direction="maximize"
+        )
+    except Exception as exc:  # SQLAlchemy's errors: not a database, no driver, no server
+        raise _UserError(f"cannot open the Optuna storage {_shown_url(url)}: {exc}") from exc
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    before = study.user_attrs.get("sklearn_sfr_tune")
+    if before is not None and study.trials:
+        changed = {k: (before.get(k), v) for k, v in config.items() if before.get(k) != v}
+        if changed:
+            diff = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            raise _UserError(
+                f"the study {study_name!r} was tuned with another configuration ({diff}); "
+                "its scores would not compare: use another --study-name"
+            )
+    study.set_user_attr("sklearn_sfr_tune", config)
+    return study
+
+
+def _cmd_tune(args):
+    import json
+
+    from sklearn.model_selection import KFold
+
+    from .datasets import load_hisscube
+    from .datasets._layout import CUTOUT_SIZES
+    from .model_selection import (
+        OptunaSearchCV,
+        default_search_space,
+        make_model,
+        model_modalities,
+        storage_url,
+    )
+    from .model_selection._search import _shown_url
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    url = storage_url(args.storage if args.storage else out / "optuna.db")
+    shown = _shown_url(url)
+    name = args.estimator
+    study_name = args.study_name or f"{name}-{args.image_size}px-level{args.spectrum_level}"
+    modalities = model_modalities(name)
+    data = load_hisscube(
+        args.cube,
+        image_zoom=CUTOUT_SIZES.index(args.image_size),
+        spectrum_zoom=args.spectrum_level,
+        flag=0,
+        modalities=modalities,
+    )
+    n = len(data.y)
+    if n < 2 * args.cv:
+        raise _UserError(f"{args.cube} has {n} FLAG=0 objects: too few for {args.cv}-fold CV")
+    config = {
+        "estimator": name,
+        "image_size": args.image_size if "image" in modalities else None,
+        "spectrum_level": args.spectrum_level if "spectrum" in modalities else None,
+        "cv": args.cv,
+        "seed": args.seed,
+        "n_objects": n,
+        "scoring": "neg_root_mean_squared_error",
+    }
+    study = _tune_study(url, study_name, config)
+    n_before = len(study.trials)
+    if not args.quiet:
+        print(
+            f"{n} FLAG=0 objects from {args.cube}; tuning {name!r} with {args.cv}-fold CV, "
+            f"study {study_name!r} in {shown} ({n_before} earlier trials)",
+            flush=True,
+        )
+    search = OptunaSearchCV(
+        make_model(name, random_state=args.seed),
+        default_search_space(name),
+        # Shuffled folds: cube rows are in plate order, not random.
+        cv=KFold(args.cv, shuffle=True, random_state=args.seed),
+        scoring="neg_root_mean_squared_error",
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        storage=url,
+        study_name=study_name,
+        refit=False,
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+    )
+    t0 = time.perf_counter()
+    try:
+        search.fit(data.X, data.y)
+    except Exception as exc:
+        if not str(exc).startswith("no trial of the study"):
+            raise
+        raise _UserError(str(exc)) from exc  # every trial failed: say why, in one line
+    elapsed = time.perf_counter() - t0
+
+    trials = search.trials_dataframe()
+    states = trials["state"].value_counts().to_dict()
+    best = search.best_trial_
+    print(
+        f"study {study_name!r} in {shown}: {len(trials)} trials ({search.n_trials_} this run, "
+        f"{elapsed:.0f} s); " + ", ".join(f"{k.lower()} {v}" for k, v in sorted(states.items()))
+    )
+    floor = "" if data.noise_floor is None else f" (noise floor {data.noise_floor:.3f} dex)"
+    print(f"best trial {best.number}: CV RMSE {-search.best_score_:.4f} dex{floor}")
+    for key, value in search.best_params_.items():
+        print(f"  {key} = {value:.4g}" if isinstance(value, float) else f"  {key} = {value}")
+    done = trials[trials["state"] == "COMPLETE"].copy()
+    done["rmse"] = -done["value"]
+    params = [c for c in done.columns if c.startswith("params_")]
+    table = done.sort_values("rmse")[["number", "rmse", *params]].head(5)
+    table.columns = [c.removeprefix("params_").removeprefix("model__") for c in table.columns]
+    print("\nbest trials:")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+    summary = {
+        "study_name": study_name,
+        "storage": shown,
+        "estimator": name,
+        "best_trial": best.number,
+        "best_rmse": -search.best_score_,
+        "best_params": search.best_params_,
+        "noise_floor": data.noise_floor,
+        "n_trials": len(trials),
+        "states": states,
+        "config": config,
+    }
+    _write_text_atomic(out / "best_params.json", json.dumps(summary, indent=2) + "\n")
+    _write_text_atomic(out / "trials.csv", trials.to_csv(index=False))
+    print(f"\nwrote {out / 'best_params.json'} and {out / 'trials.csv'}")
+
+
+def _add_tune_parser(sub):
+    from .datasets._layout import CUTOUT_SIZES
+    from .model_selection import MODEL_NAMES
+
+    p = sub.add_parser(
+        "tune",
+        help="tune a named model with Optuna (a resumable study in a SQLite or RDB storage)",
+        description=(
+            "Tune one of the study's models on the FLAG=0 sample of a cube with Optuna and "
+            "cross-validated RMSE. Trials are stored as they finish: the same --study-name "
+            "and --storage continue the study (--n-trials more trials), also after a crash, "
+            "and several processes or hosts can share one study through a PostgreSQL URL."
+        ),
+    )
+    p.add_argument("--cube", required=True, help="HiSS-Cube .h5 file (opened read-only)")
+    p.add_argument("--estimator", required=True, choices=MODEL_NAMES, help="model to tune")
+    p.add_argument(
+        "--n-trials", type=_positive_int, required=True,
+        help="trials to run now, on top of those the study already has",
+    )  # fmt: skip
+    p.add_argument(
+        "--storage", default=None,
+        help="Optuna storage: an RDB URL (sqlite:///f.db, postgresql://...) or a SQLite file "
+        "path (default OUT/optuna.db)",
+    )  # fmt: skip
+    p.add_argument(
+        "--study-name", default=None,
+        help="study to create or continue (default ESTIMATOR-SIZEpx-levelLEVEL)",
+    )  # fmt: skip
+    p.add_argument(
+        "--image-size", type=int, default=16, choices=CUTOUT_SIZES,
+        help="cutout size in pixels (default 16)",
+    )  # fmt: skip
+    p.add_argument(
+        "--spectrum-level", type=int, default=2, choices=(0, 1, 2, 3),
+        help="spectral level: 4620, 2310, 1155 or 577 pixels (default 2)",
+    )  # fmt: skip
+    p.add_argument("--cv", type=_positive_int, default=3, help="cross-validation folds")
+    p.add_argument(
+        "--timeout", type=float, default=None, help="stop starting trials after S seconds"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the folds, sampler, models")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--out", default="sfr-tune",
+        help="folder for best_params.json and trials.csv (default ./sfr-tune)",
+    )  # fmt: skip
+    p.set_defaults(func=_cmd_tune)
+
+
 def build_parser():
     """The argument parser of ``sklearn-sfr`` (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
@@ -279,6 +483,8 @@ def build_parser():
 
     _add_ingest_parser(sub)
     _add_scene_parser(sub)
+
+    _add_tune_parser(sub)
     return parser
 
 

@@ -1,5 +1,26 @@
-"""Cross-validation helpers: blocked splits for sequences of correlated samples."""
+"""Model selection for the study: Optuna tuning of pipelines on SliceDicts, the study's named
+models, and blocked splits for sequences of correlated samples.
+
+:func:`make_model` builds a fresh Pipeline for each of the study's models
+(:data:`MODEL_NAMES`), :func:`default_search_space` gives Optuna distributions to tune it over,
+and :class:`OptunaSearchCV` runs a resumable, database-backed Optuna search with
+cross-validation. :class:`BlockedFrameSplit` holds out contiguous blocks of video frames.
+Importing this package does not import torch or optuna.
+"""
 
 from ._blocked import BlockedFrameSplit, block_ids, frame_blocks
+from ._models import MODEL_NAMES, default_search_space, make_model, model_modalities
+from ._search import DEFAULT_STORAGE, OptunaSearchCV, storage_url
 
-__all__ = ["BlockedFrameSplit", "block_ids", "frame_blocks"]
+__all__ = [
+    "DEFAULT_STORAGE",
+    "MODEL_NAMES",
+    "BlockedFrameSplit",
+    "OptunaSearchCV",
+    "block_ids",
+    "default_search_space",
+    "frame_blocks",
+    "make_model",
+    "model_modalities",
+    "storage_url",
+]

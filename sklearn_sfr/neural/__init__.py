@@ -5,6 +5,7 @@ from ._contrastive import ContrastiveRegressor
 from ._estimators import FusionRegressor, ImageRegressor, SpectrumRegressor
 from ._lazy import HiSSCubeDataset
 from ._modules import FUSIONS, FusionNet, ImageEncoder, SpectrumEncoder
+from ._pruning import SkorchPruningCallback
 
 __all__ = [
     "FUSIONS",
@@ -15,6 +16,7 @@ __all__ = [
     "HiSSCubeDataset",
     "ImageEncoder",
     "ImageRegressor",
+    "SkorchPruningCallback",
     "SpectrumEncoder",
     "SpectrumRegressor",
 ]

@@ -216,6 +216,17 @@ class BaseNeuralEstimator(BaseEstimator):
             callbacks.append(("progress_bar", ProgressBar()))
         return callbacks
 
+    def _extra_net_kwargs(self, callbacks):
+        """``net_kwargs`` with its ``callbacks`` appended to the estimator's own ``callbacks``.
+
+        Appended, not replacing: a user's callback (or a tuner's pruning callback, see
+        :class:`~sklearn_sfr.neural.SkorchPruningCallback`) must not silently switch off early
+        stopping.
+        """
+        extra = dict(self.net_kwargs or {})
+        extra["callbacks"] = [*callbacks, *(extra.get("callbacks") or [])]
+        return extra
+
     def _build_net(self, seed, n_outputs):
         shapes = {
             "image_shape": self.net_shapes_.get("image"),
@@ -252,11 +263,10 @@ class BaseNeuralEstimator(BaseEstimator):
                 if self.validation_fraction > 0
                 else None
             ),
-            "callbacks": self._callbacks(),
             "device": resolve_device(self.device),
             "verbose": int(self.verbose),
             **module_kwargs,
-            **(self.net_kwargs or {}),
+            **self._extra_net_kwargs(self._callbacks()),
         }
         return _WeightedNet(**kwargs)
 

@@ -521,29 +521,31 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             "n_scalars": len(self.scalar_keys_),
             "augment": self.augment,
         }
+        stage = self._stage_kwargs(
+            _valid_split(self.validation_fraction, n_rows, seed), self.pretrain_epochs
+        )
         kwargs = {
             "module": ContrastiveNet,
             "criterion": SymmetricInfoNCELoss,
             # CLIP does not decay its temperature.
             "optimizer__param_groups": [("logit_scale", {"weight_decay": 0.0})],
-            **self._stage_kwargs(
-                _valid_split(self.validation_fraction, n_rows, seed), self.pretrain_epochs
-            ),
+            **stage,
             **{f"module__{k}": v for k, v in module_kwargs.items()},
-            **(self.net_kwargs or {}),
+            **self._extra_net_kwargs(stage["callbacks"]),
         }
         return NeuralNet(**kwargs)
 
     def _build_head_net(self, seed, module, n_rows):
         # module__* keys would make skorch build a new module instead of training this one.
-        extra = {k: v for k, v in (self.net_kwargs or {}).items() if not k.startswith("module__")}
+        stage = self._stage_kwargs(
+            _valid_split(self.validation_fraction, n_rows, seed), self.max_epochs
+        )
+        extra = self._extra_net_kwargs(stage["callbacks"])
         kwargs = {
             "module": module,  # an initialised module: skorch trains it as it is
             "criterion": make_criterion(self.loss),
-            **self._stage_kwargs(
-                _valid_split(self.validation_fraction, n_rows, seed), self.max_epochs
-            ),
-            **extra,
+            **stage,
+            **{k: v for k, v in extra.items() if not k.startswith("module__")},
         }
         return _HeadNet(**kwargs)
 

@@ -132,7 +132,8 @@ _DOC_PARAMS = """
     verbose : int, default=0
         1 shows skorch's epoch table and a progress bar.
     net_kwargs : dict, default=None
-        Extra keyword arguments for the :class:`skorch.NeuralNet` (e.g. ``callbacks``).
+        Extra keyword arguments for the :class:`skorch.NeuralNet`. Its ``callbacks`` are
+        added to the estimator's own (early stopping, progress bar), not put in their place.
 """
 
 _DOC_ATTRS = """
