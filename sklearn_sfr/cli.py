@@ -163,6 +163,87 @@ def _cmd_demo(args):
     )
 
 
+# -- study -----------------------------------------------------------------------------------
+def _cmd_study(args):
+    import json
+
+    from .experiments._report import run_study
+
+    settings = {}
+    if args.max_epochs is not None:
+        settings["neural_params"] = {"max_epochs": args.max_epochs}
+    if args.device is not None:
+        settings.setdefault("neural_params", {})["device"] = args.device
+    if args.cv is not None:
+        settings["cv"] = args.cv
+    if args.settings:
+        try:
+            settings.update(json.loads(args.settings))
+        except json.JSONDecodeError as exc:
+            raise _UserError(f"--settings is not valid JSON: {exc}") from exc
+    _check_cube(args.cube)
+    result = run_study(
+        args.cube,
+        args.out,
+        studies=args.studies,
+        quick=args.quick,
+        n_jobs=args.n_jobs,
+        random_state=args.seed,
+        overwrite=args.overwrite,
+        verbose=not args.quiet,
+        **settings,
+    )
+    if not args.quiet:
+        for line in result["conclusions"]:
+            print("- " + line.replace("**", ""))
+    print(f"report: {Path(args.out) / 'report.html'} ({result['seconds'] / 60:.1f} min)")
+
+
+def _check_cube(path):
+    """A clear one-line error for a cube that is missing or not a HiSS-Cube."""
+    from .datasets import HiSSCube
+
+    if not Path(path).is_file():
+        raise _UserError(f"cube not found: {path}")
+    with HiSSCube(path):
+        pass
+
+
+def _add_study_parser(sub):
+    from .experiments._report import STUDIES
+
+    p = sub.add_parser(
+        "study",
+        help="run the study (baselines, modalities, fusion, resolution, FLAG, isolation) "
+        "and write a report",
+    )
+    p.add_argument("--cube", required=True, help="HiSS-Cube file (opened read-only)")
+    p.add_argument("--out", default="sfr-study", help="report folder (default ./sfr-study)")
+    p.add_argument(
+        "--quick", action="store_true",
+        help="tiny networks, few epochs, coarse resolutions: a smoke test, not an answer",
+    )  # fmt: skip
+    p.add_argument(
+        "--studies", nargs="+", choices=STUDIES, default=list(STUDIES),
+        help="which studies to run (default: all)",
+    )  # fmt: skip
+    p.add_argument("--n-jobs", type=int, default=None, help="parallel cross-validation folds")
+    p.add_argument(
+        "--cv", type=_positive_int, default=None,
+        help="cross-validation folds on the training part (default: test split only)",
+    )  # fmt: skip
+    p.add_argument("--max-epochs", type=_positive_int, default=None, help="epochs of every net")
+    p.add_argument("--device", default=None, help="torch device of the nets (default auto)")
+    p.add_argument(
+        "--settings", default=None,
+        help='JSON of further settings, e.g. \'{"image_zooms": [2, 3]}\'',
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_study)
+
+
 # -- scene -----------------------------------------------------------------------------------
 def _cmd_scene(args):
     from .datasets import load_scene, make_synthetic_scene
@@ -482,6 +563,7 @@ def build_parser():
     p.set_defaults(func=_cmd_demo)
 
     _add_ingest_parser(sub)
+    _add_study_parser(sub)
     _add_scene_parser(sub)
 
     _add_tune_parser(sub)

@@ -8,6 +8,8 @@ The Scene study (:func:`scene_study`) does the same for the image + audio classi
 under random and blocked splits.
 """
 
+from ._evaluate import SCORE_COLUMNS, evaluate_models, study_split
+from ._measure import Measure
 from ._scene import (
     REFERENCE_ACCURACY,
     SCENE_SCORE_COLUMNS,
@@ -17,13 +19,37 @@ from ._scene import (
     scene_summary,
 )
 from ._scene_report import write_scene_report
+from ._studies import (
+    BASELINE_MODELS,
+    NEURAL_MODELS,
+    baseline_study,
+    flag_study,
+    fusion_study,
+    has_neighbour,
+    isolation_study,
+    modality_study,
+    resolution_study,
+)
 
 __all__ = [
+    "BASELINE_MODELS",
+    "NEURAL_MODELS",
     "REFERENCE_ACCURACY",
     "SCENE_SCORE_COLUMNS",
+    "SCORE_COLUMNS",
+    "Measure",
+    "baseline_study",
+    "evaluate_models",
+    "flag_study",
+    "fusion_study",
+    "has_neighbour",
+    "isolation_study",
+    "modality_study",
+    "resolution_study",
     "scene_models",
     "scene_splitter",
     "scene_study",
     "scene_summary",
+    "study_split",
     "write_scene_report",
 ]

@@ -1,0 +1,185 @@
+"""One fixed, seeded train/test split, cross-validation on its training part, and the scores
+of any set of models on it as a tidy DataFrame: the machinery every study shares."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import KFold, cross_validate, train_test_split
+
+from ..metrics import get_scorers, regression_report
+from ._measure import Measure
+
+#: Columns of every score table, in order (a study adds its own in front).
+SCORE_COLUMNS = (
+    "model",
+    "split",
+    "fold",
+    "n_train",
+    "n_test",
+    "rmse",
+    "mae",
+    "r2",
+    "bias",
+    "nmad",
+    "outlier_fraction",
+    "noise_floor",
+    "rmse_over_floor",
+    "fit_time",
+    "predict_time",
+    "peak_memory_mb",
+)
+
+#: The scorers' names (``sklearn_sfr.metrics.SCORING``) -> our column and its sign.
+_SCORER_COLUMNS = {
+    "neg_rmse": ("rmse", -1.0),
+    "neg_mae": ("mae", -1.0),
+    "r2": ("r2", 1.0),
+    "bias": ("bias", 1.0),
+    "neg_nmad": ("nmad", -1.0),
+    "neg_outlier_fraction": ("outlier_fraction", -1.0),
+}
+
+
+def study_split(n_samples, *, test_size=0.2, random_state=0, eligible=None):
+    """The study's fixed train/test split: positions of the training and the test objects.
+
+    Parameters
+    ----------
+    n_samples : int
+    test_size : float, default=0.2
+    random_state : int, default=0
+    eligible : array-like of bool, default=None
+        Only these rows may be test objects (e.g. FLAG=0 when training also sees flagged
+        objects); all others are training objects.
+
+    Returns
+    -------
+    train, test : ndarray of int
+
+    Examples
+    --------
+    >>> from sklearn_sfr.experiments import study_split
+    >>> train, test = study_split(10, test_size=0.2, random_state=0)
+    >>> len(train), len(test), sorted(set(train) | set(test)) == list(range(10))
+    (8, 2, True)
+    """
+    positions = np.arange(n_samples)
+    if eligible is None:
+        train, test = train_test_split(positions, test_size=test_size, random_state=random_state)
+        return np.sort(train), np.sort(test)
+    eligible = np.asarray(eligible, dtype=bool)
+    if eligible.shape != (n_samples,):
+        raise ValueError(f"eligible must have shape ({n_samples},), got {eligible.shape}")
+    pool = positions[eligible]
+    other, test = train_test_split(pool, test_size=test_size, random_state=random_state)
+    train = np.sort(np.concatenate([other, positions[~eligible]]))
+    return train, np.sort(test)
+
+
+def _cv_rows(name, model, X, y, cv, n_jobs, noise_floor):
+    result = cross_validate(model, X, y, cv=cv, scoring=get_scorers(), n_jobs=n_jobs)
+    rows = []
+    for k, (fit_s, score_s) in enumerate(zip(result["fit_time"], result["score_time"])):
+        row = {"model": name, "split": "cv", "fold": k}
+        for scorer, (column, sign) in _SCORER_COLUMNS.items():
+            row[column] = sign * float(result[f"test_{scorer}"][k])
+        row.update(fit_time=float(fit_s), predict_time=float(score_s))
+        rows.append(row)
+    return rows
+
+
+def _test_row(name, model, X, y, train, test, noise_floor):
+    model = clone(model)
+    with Measure() as fitting:
+        model.fit(X[train], y[train])
+    start = time.perf_counter()
+    pred = np.asarray(model.predict(X[test]), dtype=np.float64)
+    predict_s = time.perf_counter() - start
+    report = regression_report(y[test], pred).iloc[0].to_dict()
+    row = {"model": name, "split": "test", "fold": 0, **report}
+    row.pop("n", None)
+    row.update(
+        fit_time=fitting.seconds,
+        predict_time=predict_s,
+        peak_memory_mb=fitting.peak_memory_mb,
+    )
+    return row, pred
+
+
+def evaluate_models(
+    models,
+    X,
+    y,
+    *,
+    train,
+    test,
+    cv=None,
+    n_jobs=None,
+    noise_floor=None,
+    random_state=0,
+    verbose=False,
+):
+    """Score every model on the fixed split, and by cross-validation on its training part.
+
+    Parameters
+    ----------
+    models : dict of str to estimator
+        Unfitted models (cloned before fitting).
+    X : SliceDict or ndarray
+    y : ndarray of shape (n_samples,)
+    train, test : array-like of int
+        Positions of the training and test objects (:func:`study_split`).
+    cv : int, cross-validation generator or None, default=None
+        Folds of the cross-validation on the training objects (an int is a shuffled,
+        seeded ``KFold``); None skips it.
+    n_jobs : int, default=None
+        Parallel folds (joblib; ``joblib.parallel_config`` chooses the backend).
+    noise_floor : float, default=None
+        RMSE of the labels against the truth: ``rmse_over_floor`` is ``rmse`` over it.
+    random_state : int, default=0
+        Seeds the cross-validation folds.
+    verbose : bool, default=False
+        Print a line per model.
+
+    Returns
+    -------
+    scores : DataFrame
+        One row per model and fold, columns :data:`SCORE_COLUMNS` (``split`` is ``"cv"``
+        for the cross-validation folds and ``"test"`` for the held-out test objects).
+    predictions : DataFrame
+        Test predictions: ``model``, ``position`` (row of X), ``y_true``, ``y_pred``.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    train, test = np.asarray(train), np.asarray(test)
+    if isinstance(cv, int | np.integer):
+        cv = KFold(int(cv), shuffle=True, random_state=random_state)
+    rows, predictions = [], []
+    for name, model in models.items():
+        start = time.perf_counter()
+        if cv is not None:
+            sizes = [(len(a), len(b)) for a, b in cv.split(train)]
+            for row in _cv_rows(name, model, X[train], y[train], cv, n_jobs, noise_floor):
+                n_train, n_test = sizes[row["fold"]]
+                rows.append({**row, "n_train": n_train, "n_test": n_test})
+        row, pred = _test_row(name, model, X, y, train, test, noise_floor)
+        row.update(n_train=len(train), n_test=len(test))
+        rows.append(row)
+        predictions.append(
+            pd.DataFrame({"model": name, "position": test, "y_true": y[test], "y_pred": pred})
+        )
+        if verbose:
+            print(
+                f"  {name}: test RMSE {row['rmse']:.3f}"
+                + (f" ({row['rmse'] / noise_floor:.2f} x floor)" if noise_floor else "")
+                + f", {time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
+    scores = pd.DataFrame(rows)
+    scores["noise_floor"] = np.nan if noise_floor is None else float(noise_floor)
+    scores["rmse_over_floor"] = scores["rmse"] / scores["noise_floor"]
+    scores = scores.reindex(columns=list(SCORE_COLUMNS))
+    return scores, pd.concat(predictions, ignore_index=True)

@@ -1,0 +1,64 @@
+"""Wall time and peak memory of a piece of work, measured while it runs."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import threading
+import time
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def current_rss():
+    """Resident memory of this process in bytes (``/proc``; the peak so far elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except OSError:  # not Linux: ru_maxrss is kB on Linux, bytes on macOS
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+class Measure:
+    """Context manager: ``seconds`` and ``peak_memory_mb`` of the block it wraps.
+
+    Memory is sampled from a background thread every ``interval`` seconds; the peak is the
+    highest resident memory seen minus the memory when the block started, i.e. what the block
+    needed on top of what the process already held (arrays loaded before it do not count).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_sfr.experiments._measure import Measure
+    >>> with Measure() as m:
+    ...     a = np.ones((2000, 2000))  # 32 MB
+    ...     total = a.sum()
+    >>> m.seconds > 0, m.peak_memory_mb >= 0
+    (True, True)
+    """
+
+    def __init__(self, interval=0.01):
+        self.interval = interval
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self._peak = max(self._peak, current_rss())
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._start_rss = self._peak = current_rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self._t0
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, current_rss())
+        self.peak_memory_mb = max(self._peak - self._start_rss, 0) / 2**20
+        return False
