@@ -547,14 +547,17 @@ def build_parser():
 
     p = sub.add_parser(
         "demo",
-        help="build a small cube, cross-validate decision trees, write a report with plots",
+        help="build a small synthetic cube and run the quick study on it (a report with plots)",
     )
     p.add_argument("--out", default="sfr-demo", help="report folder (default ./sfr-demo)")
     p.add_argument(
-        "--n-objects", type=_positive_int, default=3000,
-        help="objects in the demo cube (default 3000)",
+        "--n-objects", type=_positive_int, default=1500,
+        help="objects in the demo cube (default 1500)",
     )  # fmt: skip
-    p.add_argument("--cv", type=_positive_int, default=5, help="cross-validation folds")
+    p.add_argument(
+        "--cv", type=_positive_int, default=None,
+        help="cross-validation folds on the training part (default: test split only)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--cube", default=None,

@@ -45,13 +45,21 @@ def test_errors_are_one_line(tmp_path, content):
     assert "x.h5" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_demo_writes_report(tmp_path, capsys):
+def test_demo_runs_the_quick_study(tmp_path, capsys):
     out = tmp_path / "report"
-    assert main(["demo", "--out", str(out), "--n-objects", "300", "--cv", "3"]) == 0
+    assert main(["demo", "--out", str(out), "--n-objects", "250"]) == 0
     printed = capsys.readouterr().out
-    assert "noise floor" in printed and "rmse mean" in printed
-    for name in ("cutouts.png", "spectra.png", "sfr_distribution.png"):
+    assert "Modalities" in printed and "Fusion strategy" in printed and "noise floor" in printed
+    for name in ("cutouts.png", "spectra.png", "sfr_distribution.png", "resolution_heatmap.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (out / "report.md").exists() and (out / "scores.csv").exists()
+    for name in ("report.md", "report.html", "config.json", "modality_summary.csv"):
+        assert (out / name).stat().st_size > 0
+    # A second demo replaces the first report; another folder is never overwritten.
+    assert main(["demo", "--out", str(out), "--n-objects", "250"]) == 0
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep")
+    assert main(["demo", "--out", str(other), "--n-objects", "250"]) == 2
+    assert (other / "notes.txt").read_text() == "keep"
     # No cube is left behind in the report folder or the working directory.
     assert not list(out.glob("*.h5"))
