@@ -8,7 +8,16 @@ import importlib
 
 from ._version import __version__
 
-_SUBMODULES = ("datasets", "features", "model_selection", "neural", "plotting", "preprocessing")
+_SUBMODULES = (
+    "datasets",
+    "experiments",
+    "features",
+    "metrics",
+    "model_selection",
+    "neural",
+    "plotting",
+    "preprocessing",
+)
 
 #: Public estimators reachable as ``sklearn_sfr.<name>``, and the subpackage holding each.
 _ESTIMATORS = {

@@ -1,7 +1,8 @@
 """The ``sklearn-sfr`` command line.
 
-``sklearn-sfr make-cube`` writes a synthetic HiSS-Cube, ``sklearn-sfr info`` describes any cube
-and ``sklearn-sfr demo`` runs a small end-to-end study and writes a report folder. Errors in the
+``sklearn-sfr make-cube`` writes a synthetic HiSS-Cube, ``sklearn-sfr info`` describes any cube,
+``sklearn-sfr demo`` runs a small end-to-end study and writes a report folder, and
+``sklearn-sfr scene`` runs the Scene (images + MFCC audio) study. Errors in the
 user's input are printed as one line (``error: ...``) with exit status 2, never as a traceback.
 """
 
@@ -95,6 +96,60 @@ def _cmd_info(args):
     _print_info(args.path)
 
 
+# -- ingest ----------------------------------------------------------------------------------
+def _cmd_ingest(args):
+    from .datasets import ingest_sdss_fits
+
+    try:
+        result = ingest_sdss_fits(
+            args.out,
+            spectra=args.spectra,
+            frames=args.frames,
+            mpa_info=args.mpa_info,
+            mpa_sfr=args.mpa_sfr,
+            edge=args.edge,
+            match_radius=args.match_radius,
+            classes=args.classes,
+            overwrite=args.overwrite,
+            verbose=not args.quiet,
+        )
+    except ValueError as exc:
+        # No object kept: the summary is already printed, the report is on disk.
+        raise _UserError(str(exc).splitlines()[0]) from exc
+    print(f"wrote {result.path} and {result.table_path}")
+
+
+def _add_ingest_parser(sub):
+    p = sub.add_parser(
+        "ingest", help="build a HiSS-Cube from SDSS spec-*.fits, frame-*.fits and MPA-JHU files"
+    )
+    p.add_argument("out", help="output .h5 file (a <name>_ingest.csv report is written beside it)")
+    p.add_argument(
+        "--spectra", nargs="+", required=True,
+        help="spec-PLATE-MJD-FIBER.fits files, folders or globs (quote globs)",
+    )  # fmt: skip
+    p.add_argument(
+        "--frames", nargs="+", default=None,
+        help="frame-[ugriz]-*.fits(.bz2) files, folders or globs; none: spectrum-only cube",
+    )  # fmt: skip
+    p.add_argument("--mpa-info", default=None, help="MPA-JHU gal_info FITS file")
+    p.add_argument("--mpa-sfr", default=None, help="MPA-JHU gal_totsfr or gal_fibsfr FITS file")
+    p.add_argument(
+        "--edge", choices=("pad", "skip"), default="pad",
+        help="cutouts running off a frame: pad with NaN and flag (default) or skip",
+    )  # fmt: skip
+    p.add_argument(
+        "--match-radius", type=float, default=1.5,
+        help="arcsec within which spectra are one object (default 1.5)",
+    )  # fmt: skip
+    p.add_argument(
+        "--classes", nargs="+", default=None, help="keep only these classes (GALAXY, QSO, STAR)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing cube and report")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    p.set_defaults(func=_cmd_ingest)
+
+
 # -- demo ------------------------------------------------------------------------------------
 def _cmd_demo(args):
     from ._demo import run_demo
@@ -108,22 +163,76 @@ def _cmd_demo(args):
     )
 
 
+# -- scene -----------------------------------------------------------------------------------
+def _cmd_scene(args):
+    from .datasets import load_scene, make_synthetic_scene
+    from .datasets._scene import CSV_NAME
+    from .experiments import scene_study, write_scene_report
+
+    data_dir, out = Path(args.data), Path(args.out)
+    if args.make_synthetic and not (data_dir / CSV_NAME).is_file():
+        if data_dir.exists() and any(data_dir.iterdir()):
+            raise _UserError(
+                f"--make-synthetic: {data_dir} is not empty and holds no {CSV_NAME}; give an "
+                "empty or new folder"
+            )
+        if data_dir.exists():
+            data_dir.rmdir()
+        print(f"writing a synthetic Scene set to {data_dir} ...", flush=True)
+        make_synthetic_scene(data_dir, random_state=args.seed)
+    if not (data_dir / CSV_NAME).is_file():
+        raise _UserError(
+            f"{data_dir} holds no {CSV_NAME}: give the folder of the Scene set (dataset.csv "
+            "and images/), or add --make-synthetic to write a synthetic one there"
+        )
+    t0 = time.perf_counter()
+    data = load_scene(data_dir, image_size=args.image_size)
+    print(
+        f"{len(data.frame)} frames, {len(data.classes2)} scene classes; cross-validating"
+        f"{' (quick)' if args.quick else ''} ...",
+        flush=True,
+    )
+    scores, predictions = scene_study(
+        data,
+        n_splits=args.cv,
+        quick=args.quick,
+        random_state=args.seed,
+        return_predictions=True,
+        verbose=True,
+    )
+    description = (
+        f"Data: `{data_dir}`, {len(data.frame)} frames at {args.image_size}x{args.image_size} "
+        f"px, {len(data.audio_columns)} MFCC values each; CLASS2: "
+        f"{', '.join(map(str, data.classes2))}."
+        + (
+            " **Quick mode**: tiny networks and a subsample, a smoke test only."
+            if args.quick
+            else ""
+        )
+    )
+    paths = write_scene_report(out, scores, predictions, description=description)
+    print(f"report written to {paths['report']} in {time.perf_counter() - t0:.0f} s")
+
+
+def _add_scene_parser(sub):
+    p = sub.add_parser(
+        "scene",
+        help="the Scene study: trees and neural fusion on frames + MFCC audio, two splits",
+    )
+    p.add_argument("--data", required=True, help="Scene set folder (dataset.csv + images/)")
+    p.add_argument("--out", default="scene-report", help="report folder (default ./scene-report)")
+    p.add_argument("--quick", action="store_true", help="tiny models on a subsample (smoke test)")
+    p.add_argument(
+        "--make-synthetic", action="store_true",
+        help="write the default synthetic Scene set to --data first if it holds no dataset.csv",
+    )  # fmt: skip
+    p.add_argument("--image-size", type=_positive_int, default=32, help="frame size (default 32)")
+    p.add_argument("--cv", type=_positive_int, default=3, help="folds per split (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=_cmd_scene)
+
+
 # -- tune ------------------------------------------------------------------------------------
-def _write_text_atomic(path, text):
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
-    import tempfile
-
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _tune_study(url, study_name, config):
     """Create or open the study; refuse to continue one tuned on another configuration."""
     import optuna
@@ -168,6 +277,7 @@ def _cmd_tune(args):
         storage_url,
     )
     from .model_selection._search import _shown_url
+    from .utils._io import write_csv_atomic, write_text_atomic
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -257,8 +367,8 @@ def _cmd_tune(args):
         "states": states,
         "config": config,
     }
-    _write_text_atomic(out / "best_params.json", json.dumps(summary, indent=2) + "\n")
-    _write_text_atomic(out / "trials.csv", trials.to_csv(index=False))
+    write_text_atomic(out / "best_params.json", json.dumps(summary, indent=2) + "\n")
+    write_csv_atomic(trials, out / "trials.csv", index=False)
     print(f"\nwrote {out / 'best_params.json'} and {out / 'trials.csv'}")
 
 
@@ -357,6 +467,8 @@ def build_parser():
     )  # fmt: skip
     p.set_defaults(func=_cmd_demo)
 
+    _add_ingest_parser(sub)
+    _add_scene_parser(sub)
     _add_tune_parser(sub)
     return parser
 

@@ -71,6 +71,10 @@ WCS_DTYPE = np.dtype(
 SFR_TABLE_KEY = "star_formation_rates"
 MERGED_LABEL_KEY = "fits_spectra_metadata_star_formation_rates"
 
+#: Header key of the spectroscopic pipeline's redshift (spec file HDU2 ``Z``) in our spectrum
+#: headers. Not ``Z``: that name is an MPA-JHU gal_info column, which marks a catalogue match.
+SPECTRUM_REDSHIFT_KEY = "SPEC_Z"
+
 #: Our own per-target table (pandas "fixed" frame, ignored by the reference).
 TARGET_TABLE_KEY = "sklearn_sfr_targets"
 

@@ -23,6 +23,7 @@ from ._layout import (
     CUTOUT_SIZES,
     MERGED_LABEL_KEY,
     SFR_COLUMNS,
+    SPECTRUM_REDSHIFT_KEY,
     TARGET_TABLE_KEY,
     ZOOMS,
     inverse_variance_stack,
@@ -612,6 +613,12 @@ def _normalise_spectrum_columns(spec):
             spec[col] = pd.to_numeric(spec[col], errors="coerce").astype(np.float64).fillna(plug)
         else:
             spec[col] = plug
+    # Spectra the catalogue does not match (BOSS plates, quasars) still have the pipeline's
+    # redshift in their header, as ingested cubes write it.
+    if SPECTRUM_REDSHIFT_KEY in spec:
+        pipeline_z = pd.to_numeric(spec[SPECTRUM_REDSHIFT_KEY], errors="coerce")
+        mpa_z = pd.to_numeric(spec["Z"], errors="coerce") if "Z" in spec else np.nan
+        spec["Z"] = pd.Series(mpa_z, index=spec.index, dtype=np.float64).fillna(pipeline_z)
     for col in SFR_COLUMNS:
         if col in spec:
             spec[col] = pd.to_numeric(spec[col], errors="coerce").astype(np.float64)

@@ -125,6 +125,10 @@ class HiSSCubeWriter:
         Replace an existing ``path``.
     sfr_source : str, default="gal_totsfr"
         The MPA-JHU SFR file the labels come from; recorded on the label table.
+    with_images : bool, default=True
+        False writes a spectrum-only cube: no ``ml_image`` groups, ``write_block`` takes
+        ``images=None``, and the root attribute ``image_source`` is ``"none"``. (The reference
+        would build no target without five bands; such files are our extension.)
 
     Attributes
     ----------
@@ -154,7 +158,14 @@ class HiSSCubeWriter:
     """
 
     def __init__(
-        self, path, n_targets, n_spectra=None, *, overwrite=False, sfr_source="gal_totsfr"
+        self,
+        path,
+        n_targets,
+        n_spectra=None,
+        *,
+        overwrite=False,
+        sfr_source="gal_totsfr",
+        with_images=True,
     ):
         import h5py
 
@@ -171,6 +182,7 @@ class HiSSCubeWriter:
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"{self.path.parent} is not a folder")
         self.sfr_source = sfr_source
+        self.with_images = bool(with_images)
         self.attrs = {}
         fd, tmp = tempfile.mkstemp(
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
@@ -249,28 +261,8 @@ class HiSSCubeWriter:
                 )
 
             zd = dense.create_group(str(z))
-            c = CUTOUT_SIZES[z]
-            ml_image = zd.create_group("ml_image")
-            ml_image.attrs["NX_class"] = "NXdata"
-            ml_image.attrs["signal"] = f"cutout_3d_cube_zoom_{z}"
-            # Our extensions (section 11): fixed band order, true errors.
-            ml_image.attrs["bands"] = np.array(BAND_NAMES, dtype=h5py.string_dtype())
-            ml_image.attrs["image_errors"] = "true"
-            rows = _rows_per_chunk(5 * c * c * 4, T)
-            cube = ml_image.create_dataset(
-                f"cutout_3d_cube_zoom_{z}", (T, 5, c, c), "f4", chunks=(rows, 5, c, c)
-            )
-            cerr = ml_image.create_dataset("errors", (T, 5, c, c), "f4", chunks=(rows, 5, c, c))
-            cube.attrs["interpretation"] = "image"
-            cube.attrs["error_ds"] = cerr.ref
-            for name in ("image_cutout_refs", "image_metadata_refs"):
-                ml_image.create_dataset(
-                    name,
-                    (T, 5, REF_SLOTS),
-                    REF_DTYPE,
-                    chunks=(min(100, T), 5, REF_SLOTS),
-                    compression="gzip",
-                )
+            if self.with_images:
+                self._create_ml_image(zd, z)
             ml_spec = zd.create_group("ml_spectrum")
             ml_spec.attrs["NX_class"] = "NXdata"
             ml_spec.attrs["signal"] = f"spectral_1d_cube_zoom_{z}"
@@ -287,10 +279,40 @@ class HiSSCubeWriter:
                 compression="gzip",
             )  # fmt: skip
             ml_spec["wl"] = spectra["wl"]  # a hard link, as the reference makes it
-        dense["0"].attrs["default"] = "/dense_cube/0/ml_image"
-        dense["0/ml_image"].attrs["default"] = "/dense_cube/0/ml_image/cutout_3d_cube_zoom_0"
+        if self.with_images:
+            dense["0"].attrs["default"] = "/dense_cube/0/ml_image"
+            dense["0/ml_image"].attrs["default"] = "/dense_cube/0/ml_image/cutout_3d_cube_zoom_0"
+        else:
+            dense["0"].attrs["default"] = "/dense_cube/0/ml_spectrum"
         f.attrs["NX_class"] = "NXroot"
         f.attrs["default"] = "/dense_cube"
+
+    def _create_ml_image(self, zd, z):
+        import h5py
+
+        T = self.n_targets
+        c = CUTOUT_SIZES[z]
+        ml_image = zd.create_group("ml_image")
+        ml_image.attrs["NX_class"] = "NXdata"
+        ml_image.attrs["signal"] = f"cutout_3d_cube_zoom_{z}"
+        # Our extensions (section 11): fixed band order, true errors.
+        ml_image.attrs["bands"] = np.array(BAND_NAMES, dtype=h5py.string_dtype())
+        ml_image.attrs["image_errors"] = "true"
+        rows = _rows_per_chunk(5 * c * c * 4, T)
+        cube = ml_image.create_dataset(
+            f"cutout_3d_cube_zoom_{z}", (T, 5, c, c), "f4", chunks=(rows, 5, c, c)
+        )
+        cerr = ml_image.create_dataset("errors", (T, 5, c, c), "f4", chunks=(rows, 5, c, c))
+        cube.attrs["interpretation"] = "image"
+        cube.attrs["error_ds"] = cerr.ref
+        for name in ("image_cutout_refs", "image_metadata_refs"):
+            ml_image.create_dataset(
+                name,
+                (T, 5, REF_SLOTS),
+                REF_DTYPE,
+                chunks=(min(100, T), 5, REF_SLOTS),
+                compression="gzip",
+            )
 
     @staticmethod
     def _set_sparse_attrs(data, kind, errors, index, metadata):
@@ -306,8 +328,9 @@ class HiSSCubeWriter:
 
         Parameters
         ----------
-        images, image_errors : array-like of shape (k, 5, 64, 64)
-            Zoom-0 cutouts in band order u, g, r, i, z, and their 1-sigma errors.
+        images, image_errors : array-like of shape (k, 5, 64, 64) or None
+            Zoom-0 cutouts in band order u, g, r, i, z, and their 1-sigma errors; None (both)
+            for a spectrum-only writer (``with_images=False``).
         spectra, spectrum_errors : array-like of shape (m, 4620)
             Level-0 spectra on the HiSS-Cube grid; NaN error marks a masked pixel.
         spectrum_target : array-like of shape (m,), default=None
@@ -315,12 +338,19 @@ class HiSSCubeWriter:
             object (``m == k``). Several spectra of an object are stacked by inverse-variance
             weighting, as the reference stacks repeat observations.
         """
-        images = self._check_array("images", images, (None, 5, CUTOUT_SIZES[0], CUTOUT_SIZES[0]))
-        k = images.shape[0]
-        image_errors = self._check_array("image_errors", image_errors, images.shape)
         spectra = self._check_array("spectra", spectra, (None, N_WAVELENGTH))
         m = spectra.shape[0]
         spectrum_errors = self._check_array("spectrum_errors", spectrum_errors, spectra.shape)
+        if not self.with_images:
+            if images is not None or image_errors is not None:
+                raise ValueError("this writer is spectrum-only (with_images=False): pass None")
+            # Without images the block's objects are those its spectra name.
+            k = m if spectrum_target is None else int(np.max(spectrum_target, initial=-1)) + 1
+        else:
+            shape = (None, 5, CUTOUT_SIZES[0], CUTOUT_SIZES[0])
+            images = self._check_array("images", images, shape)
+            k = images.shape[0]
+            image_errors = self._check_array("image_errors", image_errors, images.shape)
         if spectrum_target is None:
             if m != k:
                 raise ValueError(
@@ -341,7 +371,8 @@ class HiSSCubeWriter:
                 f"block overflows the declared size: {t0 + k} > {self.n_targets} objects or "
                 f"{s0 + m} > {self.n_spectra} spectra"
             )
-        self._write_images(t0, images, image_errors)
+        if self.with_images:
+            self._write_images(t0, images, image_errors)
         self._write_spectra(t0, s0, spectra, spectrum_errors, spectrum_target)
         self._spectrum_target[s0 : s0 + m] = t0 + spectrum_target
         self._targets_written += k
@@ -443,11 +474,19 @@ class HiSSCubeWriter:
         f = self._file
         S = self.n_spectra
         header_cols = [c for c in table.columns if c not in _MPA_COLUMNS or c in _KEY_COLUMNS]
-        time = (table["TAI"] if "TAI" in table else table["MJD"]).to_numpy(np.float64)
+        # The reference's time: TAI where the header has it, else MJD (BOSS spectra have no
+        # TAI), per spectrum (hisscube-layout.md section 4.4).
+        time = table["MJD"].astype(np.float64)
+        if "TAI" in table:
+            time = pd.to_numeric(table["TAI"], errors="coerce").fillna(time)
+        time = time.to_numpy(np.float64)
         spatial = _healpix_nested(table["PLUG_RA"], table["PLUG_DEC"], _SPECTRUM_HEALPIX_ORDER)
         headers, names = [], []
         for row in table[header_cols].itertuples(index=False):
+            # A key a spectrum lacks (NaN in the table) is left out of its header, as FITS
+            # headers differ in their keys.
             h = {c: _json_value(v) for c, v in zip(header_cols, row)}
+            h = {c: v for c, v in h.items() if v is not None}
             for c in _KEY_COLUMNS:
                 h[c] = int(h[c])
             headers.append(h)
@@ -531,7 +570,8 @@ class HiSSCubeWriter:
             headers = self._write_headers(table)
             f = self._file
             f.attrs["written_by"] = f"sklearn-sfr {_version()}"
-            f.attrs["image_source"] = "cutouts"  # lower zooms from the 64-px cutout (sect. 11)
+            # Lower zooms from the 64-px cutout (section 11), or no images at all.
+            f.attrs["image_source"] = "cutouts" if self.with_images else "none"
             for key, value in self.attrs.items():
                 f.attrs[key] = value
             f.close()
@@ -565,8 +605,8 @@ class HiSSCubeWriter:
 def write_hisscube(
     path,
     *,
-    images,
-    image_errors,
+    images=None,
+    image_errors=None,
     spectra,
     spectrum_errors,
     spectrum_table,
@@ -586,8 +626,9 @@ def write_hisscube(
     ----------
     path : str or path-like
         Destination file.
-    images, image_errors : array-like of shape (n, 5, 64, 64)
-        Zoom-0 cutouts (bands u, g, r, i, z) and their 1-sigma errors.
+    images, image_errors : array-like of shape (n, 5, 64, 64), default=None
+        Zoom-0 cutouts (bands u, g, r, i, z) and their 1-sigma errors. None (both) writes a
+        spectrum-only cube, which ``load_hisscube(path, modalities=("spectrum",))`` reads.
     spectra, spectrum_errors : array-like of shape (m, 4620)
         Level-0 spectra on the HiSS-Cube wavelength grid and their errors.
     spectrum_table : DataFrame of m rows
@@ -623,14 +664,24 @@ def write_hisscube(
     ...     cube.n_objects, cube.read_images(zoom=3).shape
     (1, (1, 5, 8, 8))
     """
-    images = np.asarray(images)
+    if (images is None) != (image_errors is None):
+        raise ValueError("pass both images and image_errors, or neither (spectrum-only cube)")
     spectra = np.asarray(spectra)
+    n_spectra = spectra.shape[0] if spectra.ndim else 0
+    if images is not None:
+        images = np.asarray(images)
+        n_targets = images.shape[0] if images.ndim else 0
+    elif spectrum_target is not None:
+        n_targets = int(np.max(spectrum_target, initial=-1)) + 1
+    else:
+        n_targets = n_spectra
     with HiSSCubeWriter(
         path,
-        n_targets=images.shape[0] if images.ndim else 0,
-        n_spectra=spectra.shape[0] if spectra.ndim else 0,
+        n_targets=n_targets,
+        n_spectra=n_spectra,
         overwrite=overwrite,
         sfr_source=sfr_source,
+        with_images=images is not None,
     ) as w:
         w.write_block(images, image_errors, spectra, spectrum_errors, spectrum_target)
         w.set_tables(spectrum_table, target_table)

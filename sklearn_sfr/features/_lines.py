@@ -17,8 +17,8 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..datasets._layout import grid_for_length, n_wavelength
-from ..utils._multimodal import check_array_ndim, get_key, is_multimodal
+from ..utils._multimodal import check_array_ndim, get_key, is_multimodal, multimodal_tags
+from ..utils._wavelength import resolve_wavelength
 
 _SPECTRUM_SHAPE = "(n_samples, n_pixels)"
 
@@ -85,17 +85,6 @@ RATIOS = {
     "log_oiii_hbeta": ("oiii_5007", "hbeta"),
     "log_halpha_hbeta": ("halpha", "hbeta"),
 }
-
-
-def _default_wavelength(n_pixels):
-    """The HiSS-Cube grid with ``n_pixels`` pixels (one of its four levels)."""
-    grid = grid_for_length(n_pixels)
-    if grid is not None:
-        return grid
-    raise ValueError(
-        f"X['spectrum'] has {n_pixels} pixels, which is no HiSS-Cube level "
-        f"({[n_wavelength(z) for z in range(4)]}); pass wavelength= explicitly"
-    )
 
 
 def _pixel_edges(centres):
@@ -388,18 +377,9 @@ class SpectralLineFeatures(TransformerMixin, BaseEstimator):
         self : SpectralLineFeatures
         """
         flux, valid, _ = self._inputs(X)
-        if self.wavelength is None:
-            grid = _default_wavelength(flux.shape[1])
-        else:
-            grid = np.asarray(self.wavelength, dtype=np.float64)
-            if grid.shape != (flux.shape[1],):
-                raise ValueError(
-                    f"wavelength has shape {grid.shape} but X['spectrum'] has "
-                    f"{flux.shape[1]} pixels"
-                )
-            if grid.size < 2 or not np.all(np.diff(grid) > 0):
-                raise ValueError("wavelength must be strictly increasing")
-        self.wavelength_in_ = grid
+        self.wavelength_in_ = resolve_wavelength(
+            self.wavelength, flux.shape[1], what="X['spectrum']", required=True
+        )
         self.n_pixels_in_ = flux.shape[1]
         level = np.nanmedian(np.abs(np.where(valid, flux, np.nan))) if valid.any() else np.nan
         if self.units == "sdss" and 0 < level < 1e-10:
@@ -568,9 +548,4 @@ class SpectralLineFeatures(TransformerMixin, BaseEstimator):
         return self.feature_names_out_.copy()
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.dict = True
-        tags.input_tags.allow_nan = True
-        tags.requires_fit = True
-        return tags
+        return multimodal_tags(super().__sklearn_tags__())

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..datasets._layout import BAND_NAMES, CUTOUT_SIZES, IMAGE_UNIT_PER_NMGY, PIXEL_SCALE
-from ..utils._multimodal import check_array_ndim, get_key, is_multimodal
+from ..utils._multimodal import check_array_ndim, get_key, is_multimodal, multimodal_tags
 
 _IMAGE_SHAPE = "(n_samples, 5, height, width)"
 
@@ -418,10 +418,4 @@ class PhotometryFeatures(TransformerMixin, BaseEstimator):
         return self.feature_names_out_.copy()
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.input_tags.dict = True
-        tags.input_tags.allow_nan = True
-        tags.requires_fit = True
-        return tags
+        return multimodal_tags(super().__sklearn_tags__(), three_d_array=True)

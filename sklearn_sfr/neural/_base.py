@@ -21,10 +21,14 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 
-from ._inputs import InputScaler, check_no_empty_rows, modality_arrays
+from ..utils._multimodal import get_key, is_multimodal
+from ._inputs import InputScaler, check_no_empty_rows, modality_arrays, network_arrays
 from ._lazy import HiSSCubeDataset, ScaledDataset, scaler_sample
 from ._losses import LOSSES, make_criterion
-from ._modules import FusionNet
+from ._modules import AUGMENTATIONS, FusionNet
+
+#: Network inputs that are not a modality with an encoder.
+_NOT_MODALITIES = ("sample_weight", "scalars")
 
 
 def resolve_device(device):
@@ -70,6 +74,8 @@ class BaseNeuralEstimator(BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
+        "scalar_keys": [StrOptions({"auto"}), list, tuple, None],
+        "augment": [StrOptions(set(AUGMENTATIONS)), None],
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
@@ -91,6 +97,8 @@ class BaseNeuralEstimator(BaseEstimator):
         weight_decay=1e-4,
         validation_fraction=0.1,
         patience=10,
+        scalar_keys="auto",
+        augment="dihedral",
         random_state=None,
         device="auto",
         verbose=0,
@@ -108,6 +116,8 @@ class BaseNeuralEstimator(BaseEstimator):
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.scalar_keys = scalar_keys
+        self.augment = augment
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -125,13 +135,52 @@ class BaseNeuralEstimator(BaseEstimator):
         """SliceDict key of each network input (role): the modality names by default."""
         return {m: m for m in self._modalities}
 
+    def _resolve_scalar_keys(self, X):
+        """The per-object scalars the heads read: ``scalar_keys``, with ``"auto"`` resolved
+        to ``("redshift",)`` when X holds a redshift (a SliceDict with that key, or a
+        HiSSCubeDataset), else none."""
+        keys = self.scalar_keys
+        if keys is None:
+            return ()
+        if isinstance(keys, str):  # "auto", the only string the constraints accept
+            has_redshift = isinstance(X, HiSSCubeDataset) or (is_multimodal(X) and "redshift" in X)
+            return ("redshift",) if has_redshift else ()
+        keys = tuple(keys)
+        if not all(isinstance(k, str) for k in keys):
+            raise TypeError(f"scalar_keys must be 'auto', None or a list of str, got {keys!r}")
+        return keys
+
     def _arrays(self, X):
+        """The network inputs of an in-memory X, by role, plus ``"scalars"`` if any."""
         arrays = modality_arrays(X, self._input_keys())
         check_no_empty_rows(arrays)
+        if self.scalar_keys_:
+            if not is_multimodal(X):
+                raise TypeError(
+                    f"the model reads the per-object scalars {list(self.scalar_keys_)}, so X "
+                    f"must be a SliceDict holding them, got {type(X).__name__}"
+                )
+            n = len(next(iter(arrays.values())))
+            columns = {}
+            for key in self.scalar_keys_:
+                column = get_key(X, key)
+                if column.shape != (n,) or column.dtype.kind not in "biuf":
+                    raise ValueError(
+                        f"X[{key!r}] must be one number per sample, shape ({n},), got shape "
+                        f"{column.shape} and dtype {column.dtype}"
+                    )
+                columns[key] = column
+            arrays["scalars"] = network_arrays(columns, {}, self.scalar_keys_)["scalars"]
         return arrays
 
+    def _scaled_dataset(self, dataset, y=None):
+        """A lazy dataset's items as network inputs, read while training or predicting."""
+        return ScaledDataset(
+            dataset, self.scaler_, y, roles=self._input_keys(), scalar_keys=self.scalar_keys_
+        )
+
     def _check_shapes(self, arrays):
-        keys = self._input_keys()
+        keys = {**self._input_keys(), "scalars": "scalars"}
         for role, x in arrays.items():
             if x.shape[1:] != self.input_shapes_[role]:
                 raise ValueError(
@@ -195,6 +244,8 @@ class BaseNeuralEstimator(BaseEstimator):
                 "embed_dim": self.embed_dim,
                 "norm": self.norm,
                 "dropout": self.dropout,
+                "n_scalars": len(self.scalar_keys_),
+                "augment": self.augment,
                 **self._module_kwargs(),
             }.items()
         }
@@ -230,27 +281,33 @@ class BaseNeuralEstimator(BaseEstimator):
                 f"the HiSSCubeDataset holds {list(dataset.modalities)} but this model needs "
                 f"{list(keys.values())}"
             )
-        arrays = scaler_sample(dataset)
+        unknown = [k for k in self.scalar_keys_ if k != "redshift"]
+        if unknown:
+            raise ValueError(
+                f"a HiSSCubeDataset provides only 'redshift' as a per-object scalar, not {unknown}"
+            )
+        arrays = network_arrays(scaler_sample(dataset), keys, self.scalar_keys_)
         check_no_empty_rows(arrays)
-        return {role: arrays[role] for role in keys}
+        return arrays
 
     def _fit_net(self, X, y2d, n_outputs, sample_weight=None):
         self._validate_params()
         lazy = isinstance(X, HiSSCubeDataset)
         if lazy and sample_weight is not None:
             raise ValueError("sample_weight is not supported with a HiSSCubeDataset")
+        self.scalar_keys_ = self._resolve_scalar_keys(X)
         # Out of core, the scaling is learnt on a sample and items are read while training.
         arrays = self._dataset_sample(X) if lazy else self._arrays(X)
         self.input_shapes_ = {k: v.shape[1:] for k, v in arrays.items()}
         self.scaler_ = InputScaler().fit(arrays)
         sample = self._net_inputs(arrays, sample_weight)
         self.net_shapes_ = {
-            k: tuple(v.shape[1:]) for k, v in sample.items() if k != "sample_weight"
+            k: tuple(v.shape[1:]) for k, v in sample.items() if k not in _NOT_MODALITIES
         }
         seed = self._seed()
         self.net_ = self._build_net(seed, n_outputs)
         if lazy:
-            self.net_.fit(ScaledDataset(X, self.scaler_, y2d), None)
+            self.net_.fit(self._scaled_dataset(X, y2d), None)
         else:
             self.net_.fit(sample, y2d)
         return self
@@ -259,7 +316,7 @@ class BaseNeuralEstimator(BaseEstimator):
         check_is_fitted(self, "net_")
         if isinstance(X, HiSSCubeDataset):
             self._check_shapes(self._dataset_sample(X))
-            inputs = ScaledDataset(X, self.scaler_)
+            inputs = self._scaled_dataset(X)
         else:
             arrays = self._arrays(X)
             self._check_shapes(arrays)

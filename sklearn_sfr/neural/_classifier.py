@@ -40,8 +40,11 @@ class FusionClassifier(ClassifierMixin, BaseNeuralEstimator):
         SliceDict key of the (n, length) 1-D modality.
     n_heads : int, default=4
     early_channels : int, default=4
+    augment : {"dihedral", "flip"} or None, default=None
+        Random symmetry of each training image. None by default: unlike a sky cutout, a scene
+        has an up (the horizon); ``"flip"`` mirrors left-right only.
     width, depth, embed_dim, norm, dropout, max_epochs, batch_size, lr, weight_decay, \
-validation_fraction, patience, random_state, device, verbose, net_kwargs
+validation_fraction, patience, scalar_keys, random_state, device, verbose, net_kwargs
         As for :class:`FusionRegressor`.
 
     Attributes
@@ -93,6 +96,8 @@ validation_fraction, patience, random_state, device, verbose, net_kwargs
         weight_decay=1e-4,
         validation_fraction=0.1,
         patience=10,
+        scalar_keys="auto",
+        augment=None,
         random_state=None,
         device="auto",
         verbose=0,
@@ -111,6 +116,8 @@ validation_fraction, patience, random_state, device, verbose, net_kwargs
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.scalar_keys = scalar_keys
+        self.augment = augment
         self.random_state = random_state
         self.device = device
         self.verbose = verbose

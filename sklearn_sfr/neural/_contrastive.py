@@ -31,11 +31,18 @@ from skorch.helper import SliceDict
 from skorch.utils import to_device
 from torch import nn
 
-from ._base import BaseNeuralEstimator, _WeightedNet, check_regression_target, resolve_device
+from ._base import (
+    _NOT_MODALITIES,
+    BaseNeuralEstimator,
+    _WeightedNet,
+    check_regression_target,
+    resolve_device,
+)
 from ._estimators import _DOC_ATTRS, _DOC_PARAMS, _n_samples, _NeuralRegressor
 from ._inputs import InputScaler
+from ._lazy import HiSSCubeDataset
 from ._losses import make_criterion, n_outputs_for
-from ._modules import ImageEncoder, SpectrumEncoder, _check_input, _mlp_head
+from ._modules import ImageEncoder, SpectrumEncoder, _check_input, _mlp_head, append_scalars
 
 #: Range of the learnable temperature (CLIP clamps its logit scale at 100, i.e. T >= 0.01).
 TEMPERATURE_RANGE = (0.01, 1.0)
@@ -76,6 +83,11 @@ class ContrastiveNet(nn.Module):
     temperature : float, default=0.07
         Initial softmax temperature; it is learnt as ``logit_scale = log(1 / T)`` and kept in
         :data:`TEMPERATURE_RANGE`.
+    augment : {"dihedral", "flip"} or None, default=None
+        Random symmetry of the images while training (both stages).
+    n_scalars : int, default=0
+        Per-object scalars (e.g. the redshift) the regression head reads next to the joint
+        embedding (``forward(..., scalars=...)``); pretraining ignores them.
 
     Attributes
     ----------
@@ -113,6 +125,8 @@ class ContrastiveNet(nn.Module):
         embed_dim=64,
         projection_dim=64,
         temperature=0.07,
+        augment=None,
+        n_scalars=0,
     ):
         super().__init__()
         image_shape, spectrum_shape = tuple(image_shape), tuple(spectrum_shape)
@@ -125,13 +139,14 @@ class ContrastiveNet(nn.Module):
             raise ValueError(f"temperature must be in [{low}, {high}], got {temperature!r}")
         self.image_shape, self.spectrum_shape = image_shape, spectrum_shape
         kw = dict(width=width, norm=norm, dropout=dropout, embed_dim=embed_dim)
-        self.image_encoder = ImageEncoder(*image_shape[:2], depth=depth, **kw)
+        self.image_encoder = ImageEncoder(*image_shape[:2], depth=depth, augment=augment, **kw)
         self.spectrum_encoder = SpectrumEncoder(*spectrum_shape, depth=spectrum_depth, **kw)
         # A non-linear projection (as in SimCLR): the encoders' embeddings are its hidden layer.
         self.image_projection = nn.Sequential(nn.GELU(), nn.Linear(embed_dim, projection_dim))
         self.spectrum_projection = nn.Sequential(nn.GELU(), nn.Linear(embed_dim, projection_dim))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
-        self.head = _mlp_head(2 * projection_dim, embed_dim, n_outputs, dropout)
+        self.n_scalars = n_scalars
+        self.head = _mlp_head(2 * projection_dim + n_scalars, embed_dim, n_outputs, dropout)
         # Standardisation of the joint embedding before the head (see set_head_scaling).
         self.register_buffer("head_shift", torch.zeros(2 * projection_dim))
         self.register_buffer("head_scale", torch.ones(2 * projection_dim))
@@ -227,7 +242,7 @@ class ContrastiveNet(nn.Module):
             ),
         }
 
-    def forward(self, image=None, spectrum=None, **kwargs):
+    def forward(self, image=None, spectrum=None, scalars=None, **kwargs):
         """Projections and logit scale, or the regression output (see :attr:`output`).
 
         Returns
@@ -239,7 +254,8 @@ class ContrastiveNet(nn.Module):
         z = self.embed(image, spectrum)
         if self.output == "regression":
             joint = torch.cat([z["image"], z["spectrum"]], dim=1)
-            return self.head((joint - self.head_shift) / self.head_scale)
+            joint = (joint - self.head_shift) / self.head_scale
+            return self.head(append_scalars(joint, scalars, self.n_scalars))
         if self.output != "projections":
             raise ValueError(f"output must be 'projections' or 'regression', got {self.output!r}")
         scale = self.clamped_logit_scale().expand(len(z["image"]))
@@ -297,6 +313,13 @@ def _embeddings(net, module, inputs):
     return {key: np.concatenate(v).astype(np.float64) for key, v in out.items()}
 
 
+def _scatter(values, mask):
+    """``values`` placed at the rows where ``mask`` is True (zeros elsewhere)."""
+    out = np.zeros((len(mask), *values.shape[1:]), dtype=values.dtype)
+    out[mask] = values
+    return out
+
+
 def _valid_split(fraction, n, seed):
     """A ValidSplit, or None when the fraction is 0 or would leave no training rows."""
     if fraction <= 0 or n < 2 or math.ceil(fraction * n) >= n:
@@ -317,10 +340,13 @@ _PARAMS = (
         "        the head.\n",
     )
     .replace(
-        "Extra keyword arguments for the :class:`skorch.NeuralNet` (e.g. ``callbacks``).\n",
-        "Extra keyword arguments for both skorch nets (e.g. ``callbacks``), except\n"
-        "        ``module__*`` keys, which only reach the pretraining net (it builds the\n"
-        "        module).\n",
+        "Extra keyword arguments for the :class:`skorch.NeuralNet`. Its ``callbacks`` are\n"
+        "        added to the estimator's own (early stopping, progress bar), not put in their "
+        "place.\n",
+        "Extra keyword arguments for both skorch nets, except ``module__*`` keys, which\n"
+        "        only reach the pretraining net (it builds the module). Its ``callbacks`` are\n"
+        "        added to each net's own (early stopping, progress bar), not put in their\n"
+        "        place.\n",
     )
 )
 
@@ -427,6 +453,8 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         weight_decay=1e-4,
         validation_fraction=0.1,
         patience=10,
+        scalar_keys="auto",
+        augment="dihedral",
         random_state=None,
         device="auto",
         verbose=0,
@@ -445,6 +473,8 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             weight_decay=weight_decay,
             validation_fraction=validation_fraction,
             patience=patience,
+            scalar_keys=scalar_keys,
+            augment=augment,
             random_state=random_state,
             device=device,
             verbose=verbose,
@@ -491,6 +521,8 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             "embed_dim": self.embed_dim,
             "projection_dim": self.projection_dim,
             "temperature": float(self.temperature),
+            "n_scalars": len(self.scalar_keys_),
+            "augment": self.augment,
         }
         stage = self._stage_kwargs(
             _valid_split(self.validation_fraction, n_rows, seed), self.pretrain_epochs
@@ -521,28 +553,38 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         return _HeadNet(**kwargs)
 
     # -- scikit-learn API -----------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Pretrain the encoders on all rows, then train the head on the labelled ones.
 
         Parameters
         ----------
-        X : SliceDict
+        X : SliceDict or HiSSCubeDataset
             With keys ``image`` (n, bands, S, S) and ``spectrum`` (n, n_pixels), in physical
-            units (scaling is learnt here, on all rows; NaN pixels are masked).
-        y : array-like of shape (n_samples,)
+            units (scaling is learnt here, on all rows; NaN pixels are masked). A
+            :class:`HiSSCubeDataset` (e.g. with ``flag=None``, so the flagged objects help
+            the pretraining) trains out of core.
+        y : array-like of shape (n_samples,), default=None
             Target, e.g. log SFR. NaN marks an unlabelled row: it takes part in pretraining
             only. At least one row must be labelled. Kept 1-D and reshaped to (n, 1)
-            internally, so it can never broadcast against the network output.
+            internally, so it can never broadcast against the network output. None takes a
+            HiSSCubeDataset's targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-object weights of the regression loss; the weights of unlabelled rows are
-            ignored. Pretraining is unweighted.
+            ignored. Pretraining is unweighted. Not supported with a HiSSCubeDataset.
 
         Returns
         -------
         self
         """
         self._validate_params()
+        lazy = isinstance(X, HiSSCubeDataset)
         n = _n_samples(X)
+        if y is None and lazy:
+            y = X.y
+        if y is None:
+            raise ValueError("y is required unless X is a HiSSCubeDataset")
+        if lazy and sample_weight is not None:
+            raise ValueError("sample_weight is not supported with a HiSSCubeDataset")
         y = check_regression_target(y, n, allow_nan=True)
         labelled = ~np.isnan(y)
         if not labelled.any():
@@ -566,11 +608,16 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         self.y_scale_ = float(y_lab.std()) or 1.0
         y2d = ((y_lab - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
 
-        arrays = self._arrays(X)
+        self.scalar_keys_ = self._resolve_scalar_keys(X)
+        # Out of core, the scaling is learnt on a sample and items are read while training.
+        arrays = self._dataset_sample(X) if lazy else self._arrays(X)
         self.input_shapes_ = {k: v.shape[1:] for k, v in arrays.items()}
         self.scaler_ = InputScaler().fit(arrays)  # all rows, labelled or not
-        inputs = self._net_inputs(arrays)
-        self.net_shapes_ = {k: tuple(v.shape[1:]) for k, v in inputs.items()}
+        sample = self._net_inputs(arrays)
+        self.net_shapes_ = {
+            k: tuple(v.shape[1:]) for k, v in sample.items() if k not in _NOT_MODALITIES
+        }
+        inputs = self._scaled_dataset(X) if lazy else sample
         seed = self._seed()
         n_outputs = n_outputs_for(self.loss)
 
@@ -578,7 +625,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         # placeholder.
         self.pretrain_net_ = self._build_pretrain_net(seed, n_outputs, n)
         if self.pretrain_epochs > 0:
-            self.pretrain_net_.fit(inputs, np.zeros(n, dtype=np.float32))
+            self.pretrain_net_.fit(inputs, None if lazy else np.zeros(n, dtype=np.float32))
         else:  # no pretraining: the encoders keep their random initialisation
             self.pretrain_net_.initialize()
         self.temperature_ = float(self.pretrain_net_.module_.temperature())
@@ -587,7 +634,13 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         module = copy.deepcopy(self.pretrain_net_.module_)
         module.output = "regression"
         module.freeze_encoders(self.finetune == "probe")
-        head_inputs = SliceDict(**{k: v[labelled] for k, v in inputs.items()})
+        if lazy:
+            head_inputs = torch.utils.data.Subset(
+                self._scaled_dataset(X, _scatter(y2d, labelled)),
+                np.flatnonzero(labelled).tolist(),
+            )
+        else:
+            head_inputs = SliceDict(**{k: v[labelled] for k, v in inputs.items()})
         z = _embeddings(self.pretrain_net_, module, head_inputs)
         joint = np.concatenate([z["image"], z["spectrum"]], axis=1)
         spread = joint.std(axis=0)
@@ -596,7 +649,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             head_inputs["sample_weight"] = sample_weight.astype(np.float32)
         self.n_labelled_ = int(labelled.sum())
         self.net_ = self._build_head_net(seed, module, self.n_labelled_)
-        self.net_.fit(head_inputs, y2d)
+        self.net_.fit(head_inputs, None if lazy else y2d)
         return self
 
     def embed(self, X):
@@ -607,7 +660,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
 
         Parameters
         ----------
-        X : SliceDict
+        X : SliceDict or HiSSCubeDataset
             With keys ``image`` and ``spectrum`` shaped as in ``fit``.
 
         Returns
@@ -616,9 +669,14 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             float64, each row of unit length.
         """
         check_is_fitted(self, "net_")
-        arrays = self._arrays(X)
-        self._check_shapes(arrays)
-        return _embeddings(self.net_, self.net_.module_, self._net_inputs(arrays))
+        if isinstance(X, HiSSCubeDataset):
+            self._check_shapes(self._dataset_sample(X))
+            inputs = self._scaled_dataset(X)
+        else:
+            arrays = self._arrays(X)
+            self._check_shapes(arrays)
+            inputs = self._net_inputs(arrays)
+        return _embeddings(self.net_, self.net_.module_, inputs)
 
     def transform(self, X):
         """The joint embedding: image and spectrum projections, concatenated.
@@ -629,7 +687,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
 
         Parameters
         ----------
-        X : SliceDict
+        X : SliceDict or HiSSCubeDataset
             With keys ``image`` and ``spectrum`` shaped as in ``fit``.
 
         Returns

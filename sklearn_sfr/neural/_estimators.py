@@ -114,6 +114,17 @@ _DOC_PARAMS = """
     patience : int, default=10
         Epochs without a better validation loss before training stops; the best weights are
         restored.
+    scalar_keys : "auto", list of str or None, default="auto"
+        SliceDict keys of per-object numbers the heads read next to the embeddings. ``"auto"``
+        takes ``redshift`` when X holds it (as :func:`~sklearn_sfr.datasets.load_hisscube`'s
+        X and a HiSSCubeDataset do): a CNN's pooled features barely know where a line fell in
+        the spectrum, and without the distance neither a line flux nor an image's brightness
+        is a luminosity. None reads the images/spectra only.
+    augment : {"dihedral", "flip"} or None, default="dihedral"
+        Random symmetry of each training image: one of the 8 rotations by multiples of 90
+        degrees and reflections (``"dihedral"``: a sky cutout has no up or left, so this
+        multiplies the training images eightfold and curbs overfitting), a left-right mirror
+        (``"flip"``) or none. Predictions always see the images as they are.
     random_state : int, RandomState or None, default=None
         Seeds weights, shuffling, dropout and the validation split.
     device : str, default="auto"
@@ -134,6 +145,8 @@ _DOC_ATTRS = """
         Input scaling learnt in ``fit``.
     input_shapes_ : dict
         Shape of each modality seen in ``fit`` (without the sample axis).
+    scalar_keys_ : tuple of str
+        The per-object scalars the heads read (``scalar_keys`` resolved).
     y_mean_, y_scale_ : float
         Standardisation of the target.
 """
@@ -242,6 +255,8 @@ class FusionRegressor(_NeuralRegressor):
         weight_decay=1e-4,
         validation_fraction=0.1,
         patience=10,
+        scalar_keys="auto",
+        augment="dihedral",
         random_state=None,
         device="auto",
         verbose=0,
@@ -260,6 +275,8 @@ class FusionRegressor(_NeuralRegressor):
             weight_decay=weight_decay,
             validation_fraction=validation_fraction,
             patience=patience,
+            scalar_keys=scalar_keys,
+            augment=augment,
             random_state=random_state,
             device=device,
             verbose=verbose,

@@ -8,6 +8,8 @@ pixels are set to zero with an extra channel telling the network which pixels we
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..utils._multimodal import check_array_ndim, get_key, is_multimodal
@@ -53,9 +55,22 @@ def modality_arrays(X, keys):
     return {role: check_array_ndim(X, _NDIM[role], "X", shape_hint=_SHAPES[role])}
 
 
+def network_arrays(arrays, roles, scalar_keys=()):
+    """The network's inputs from arrays keyed like X: ``{role: arrays[key]}`` for each input
+    in ``roles``, plus ``"scalars"`` (n, k) stacked from the ``scalar_keys`` columns."""
+    out = {role: arrays[key] for role, key in roles.items()}
+    if scalar_keys:
+        out["scalars"] = np.column_stack(
+            [np.asarray(arrays[key], dtype=np.float64).reshape(-1) for key in scalar_keys]
+        )
+    return out
+
+
 def check_no_empty_rows(arrays):
     """Refuse rows whose every pixel is NaN: there is nothing to learn or predict from."""
     for key, x in arrays.items():
+        if key == "scalars":  # a missing scalar is imputed, not fatal
+            continue
         empty = np.isnan(x.reshape(len(x), -1)).all(axis=1)
         if empty.any():
             rows = np.flatnonzero(empty)[:5].tolist()
@@ -72,7 +87,8 @@ class InputScaler:
     noise over all training pixels, plus one channel holding the fraction of valid bands per
     pixel. Spectra: ``asinh(x / (3 * scale))`` with one robust scale for all pixels (a global
     scale keeps the absolute flux level, which carries the luminosity), plus a validity channel.
-    NaN pixels become 0 in the value channels.
+    NaN pixels become 0 in the value channels. Per-object scalars (role ``"scalars"``, shape
+    (n, k)) are standardised column by column; a NaN becomes 0, the training mean.
     """
 
     def fit(self, arrays):
@@ -81,6 +97,14 @@ class InputScaler:
             if key == "image":
                 bands = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1).astype(np.float64)
                 self.stats_[key] = _robust_scale(bands, axis=1)
+            elif key == "scalars":
+                x = x.astype(np.float64)
+                with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column
+                    mean, std = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
+                mean = np.where(np.isfinite(mean), mean, 0.0)
+                std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+                self.stats_[key] = (mean, std)
             else:
                 self.stats_[key] = _robust_scale(x.astype(np.float64).ravel())
         return self
@@ -91,6 +115,10 @@ class InputScaler:
             centre, scale = self.stats_[key]
             x = x.astype(np.float32)
             valid = np.isfinite(x)
+            if key == "scalars":
+                z = (x - centre) / scale
+                out[key] = np.where(np.isfinite(z), z, 0.0).astype(np.float32)
+                continue
             if key == "image":
                 if x.shape[1] != len(scale):
                     raise ValueError(

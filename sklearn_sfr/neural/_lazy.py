@@ -14,6 +14,7 @@ import torch
 
 from ..datasets._loader import _flag_rows, _to_sdss_units
 from ..datasets._reader import HiSSCube
+from ._inputs import network_arrays
 
 
 class HiSSCubeDataset(torch.utils.data.Dataset):
@@ -92,6 +93,12 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
         self.rows = rows
         self.frame = frame.iloc[rows].reset_index(drop=True)
         self.y = self.frame[target].to_numpy(dtype=np.float64)
+        # As load_hisscube's X["redshift"]: the models may read it as a per-object scalar.
+        self.redshift = (
+            self.frame["Z"].to_numpy(dtype=np.float64)
+            if "Z" in self.frame
+            else np.full(len(self.frame), np.nan)
+        )
         self._cube = None
         self._pid = None
 
@@ -106,10 +113,12 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
         return self._cube
 
     def read(self, positions):
-        """Arrays of the items at ``positions`` (a batch read), keyed by modality."""
+        """Arrays of the items at ``positions`` (a batch read), keyed by modality, plus their
+        ``redshift``."""
         cube = self._handle()
-        rows = self.rows[np.asarray(positions)]
-        arrays = {}
+        positions = np.asarray(positions)
+        rows = self.rows[positions]
+        arrays = {"redshift": self.redshift[positions]}
         if "image" in self.modalities:
             arrays["image"] = cube.read_images(rows, zoom=self.image_zoom)
         if "spectrum" in self.modalities:
@@ -131,18 +140,25 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
 
 
 class ScaledDataset(torch.utils.data.Dataset):
-    """Items of a :class:`HiSSCubeDataset` as network inputs (scaled, NaN masked)."""
+    """Items of a :class:`HiSSCubeDataset` as network inputs (scaled, NaN masked).
 
-    def __init__(self, dataset, scaler, y=None):
+    ``roles`` maps each network input to the dataset's key holding it (by default each
+    modality to itself) and ``scalar_keys`` names the per-object scalars (e.g. ``redshift``)
+    the network reads, as in :func:`~sklearn_sfr.neural._inputs.network_arrays`.
+    """
+
+    def __init__(self, dataset, scaler, y=None, roles=None, scalar_keys=()):
         self.dataset = dataset
         self.scaler = scaler
         self.y = y
+        self.roles = {m: m for m in dataset.modalities} if roles is None else dict(roles)
+        self.scalar_keys = tuple(scalar_keys)
 
     def __len__(self):
         return len(self.dataset)
 
     def __getitem__(self, i):
-        arrays = self.dataset.read([i])
+        arrays = network_arrays(self.dataset.read([i]), self.roles, self.scalar_keys)
         inputs = {k: v[0] for k, v in self.scaler.transform(arrays).items()}
         target = np.float32(0.0) if self.y is None else self.y[i]
         return inputs, target

@@ -15,6 +15,9 @@ from torch import nn
 #: The ways :class:`FusionNet` can combine an image and a spectrum.
 FUSIONS = ("early", "intermediate", "late", "cross_attention")
 
+#: Random image symmetries applied while training (:func:`augment_images`).
+AUGMENTATIONS = ("dihedral", "flip")
+
 #: Normalisation layers an encoder can use.
 NORMS = ("batch", "group", "layer", "none")
 
@@ -62,19 +65,28 @@ def _norm_layer(norm, channels, dim):
     return nn.Identity()
 
 
-def _conv_norm_gelu(in_channels, out_channels, kernel_size, norm, dim):
-    """conv-norm-GELU at constant size (the padding keeps the length)."""
+def _conv_norm_gelu(in_channels, out_channels, kernel_size, norm, dim, stride=1):
+    """conv-norm-GELU; the padding keeps the size (divided by ``stride``)."""
     conv = nn.Conv2d if dim == 2 else nn.Conv1d
     # A bias right before a normalisation layer is cancelled by its mean subtraction.
     bias = norm == "none"
     return [
-        conv(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias),
+        conv(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=kernel_size // 2,
+            bias=bias,
+        ),
         _norm_layer(norm, out_channels, dim),
         nn.GELU(),
     ]
 
 
-def _cnn(in_channels, size, width, depth, kernel_size, norm, dim, min_size):
+def _cnn(
+    in_channels, size, width, depth, kernel_size, norm, dim, min_size, stem_stride=1, block_convs=2
+):
     """The convolutional trunk shared by both encoders.
 
     A stem (conv-norm-GELU, ``in_channels -> width``) at full resolution, then ``depth``
@@ -88,15 +100,16 @@ def _cnn(in_channels, size, width, depth, kernel_size, norm, dim, min_size):
     Returns the ``nn.Sequential``, the final size (side or length) and the final channels.
     """
     pool = nn.MaxPool2d if dim == 2 else nn.MaxPool1d
-    layers = _conv_norm_gelu(in_channels, width, kernel_size, norm, dim)
+    layers = _conv_norm_gelu(in_channels, width, kernel_size, norm, dim, stride=stem_stride)
+    size = (size + stem_stride - 1) // stem_stride
     channels = width
     for i in range(depth):
         if size // 2 >= min_size:
             layers.append(pool(2))
             size //= 2
         out = min(width * 2**i, 4 * width)
-        layers += _conv_norm_gelu(channels, out, kernel_size, norm, dim)
-        layers += _conv_norm_gelu(out, out, kernel_size, norm, dim)
+        for k in range(block_convs):
+            layers += _conv_norm_gelu(channels if k == 0 else out, out, kernel_size, norm, dim)
         channels = out
     return nn.Sequential(*layers), size, channels
 
@@ -112,6 +125,48 @@ def _check_input(x, expected, name):
         raise ValueError(f"{name} must have shape (n_samples, {shape}), got {tuple(x.shape)}")
     if x.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
+    return x
+
+
+def append_scalars(embedding, scalars, n_scalars):
+    """``embedding`` (B, E) with the per-object ``scalars`` (B, n_scalars) appended: what a
+    head reads. With ``n_scalars=0`` the embedding is returned as it is."""
+    if not n_scalars:
+        return embedding
+    if scalars is None:
+        raise ValueError(
+            f"the net was built with n_scalars={n_scalars} but no 'scalars' input was given"
+        )
+    scalars = torch.as_tensor(scalars).to(embedding)
+    if scalars.ndim == 1:
+        scalars = scalars.unsqueeze(1)
+    if tuple(scalars.shape) != (len(embedding), n_scalars):
+        raise ValueError(
+            f"scalars must have shape (n_samples, {n_scalars}), got {tuple(scalars.shape)}"
+        )
+    return torch.cat([embedding, scalars], dim=1)
+
+
+def augment_images(x, augment):
+    """A random symmetry of each image of the batch ``x`` (B, C, S, S), drawn from torch's RNG.
+
+    ``"dihedral"``: one of the 8 rotations by multiples of 90 degrees and reflections, which
+    leave a sky cutout's physics unchanged (the sky has no up or left) and multiply the training
+    set eightfold. ``"flip"``: left-right mirror only (scenes with a horizon). ``None``: ``x``.
+    """
+    if augment is None:
+        return x
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {AUGMENTATIONS} or None, got {augment!r}")
+
+    def maybe(transform, x):
+        chosen = torch.rand(len(x), device=x.device) < 0.5
+        return torch.where(chosen[:, None, None, None], transform(x), x)
+
+    x = maybe(lambda t: t.flip(-1), x)
+    if augment == "dihedral":
+        x = maybe(lambda t: t.flip(-2), x)
+        x = maybe(lambda t: t.transpose(-1, -2), x)
     return x
 
 
@@ -152,6 +207,8 @@ class ImageEncoder(nn.Module):
         Channel-dropout rate on the final feature map.
     embed_dim : int, default=64
         Size of the embedding and of each token.
+    augment : {"dihedral", "flip"} or None, default=None
+        Random symmetry applied to each image in training mode (:func:`augment_images`).
 
     Attributes
     ----------
@@ -181,10 +238,14 @@ class ImageEncoder(nn.Module):
         norm="batch",
         dropout=0.1,
         embed_dim=64,
+        augment=None,
     ):
         super().__init__()
         _check_positive_int(in_channels, "in_channels")
         _check_positive_int(image_size, "image_size", minimum=2)
+        if augment is not None and augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {AUGMENTATIONS} or None, got {augment!r}")
+        self.augment = augment
         _check_positive_int(width, "width")
         _check_positive_int(depth, "depth")
         _check_positive_int(embed_dim, "embed_dim")
@@ -211,6 +272,8 @@ class ImageEncoder(nn.Module):
         x = _check_input(x, (self.in_channels, self.image_size, self.image_size), "image")
         # Match the weights' dtype and device: float64 or NumPy input would otherwise fail in conv.
         x = x.to(self.proj.weight)
+        if self.training:
+            x = augment_images(x, self.augment)
         return self.dropout(self.features(x))
 
     def forward(self, x):
@@ -315,7 +378,14 @@ class SpectrumEncoder(nn.Module):
         self.length = length
 
         self.features, size, channels = _cnn(
-            in_channels, length, width, depth, self.kernel_size, norm, dim=1, min_size=8
+            in_channels,
+            length,
+            width,
+            depth,
+            self.kernel_size,
+            norm,
+            dim=1,
+            min_size=8,
         )
         self.feature_length = size
         self.n_tokens = min(size, MAX_SPECTRUM_TOKENS)
@@ -460,6 +530,13 @@ class FusionNet(nn.Module):
         Attention heads for ``"cross_attention"``; must divide ``embed_dim``.
     early_channels : int, default=4
         Image-sized channels the spectrum becomes for ``"early"``.
+    augment : {"dihedral", "flip"} or None, default=None
+        Random symmetry of the images while training (see :func:`augment_images`).
+    n_scalars : int, default=0
+        Per-object scalars (e.g. the redshift) that every head reads next to the embeddings,
+        passed to :meth:`forward` as ``scalars`` of shape (B, n_scalars). A CNN with global
+        pooling cannot tell where in the spectrum a line fell, so without the redshift it
+        cannot turn a line flux into a luminosity.
 
     Attributes
     ----------
@@ -501,6 +578,8 @@ class FusionNet(nn.Module):
         embed_dim=64,
         n_heads=4,
         early_channels=4,
+        augment=None,
+        n_scalars=0,
     ):
         super().__init__()
         if image_shape is None and spectrum_shape is None:
@@ -510,6 +589,8 @@ class FusionNet(nn.Module):
         if image_shape is not None and image_shape[1] != image_shape[2]:
             raise ValueError(f"image_shape must be square (C, S, S), got {image_shape}")
         _check_positive_int(n_outputs, "n_outputs")
+        _check_positive_int(n_scalars, "n_scalars", minimum=0)
+        self.n_scalars = n_scalars
         _check_dropout(dropout)
         both = image_shape is not None and spectrum_shape is not None
         if both and fusion not in FUSIONS:
@@ -524,8 +605,9 @@ class FusionNet(nn.Module):
             if shape is not None
         )
         self.image_encoder = self.spectrum_encoder = None
-        image_kw = dict(width=width, depth=depth, norm=norm, dropout=dropout, embed_dim=embed_dim)
-        spectrum_kw = dict(image_kw, depth=spectrum_depth)
+        common = dict(width=width, norm=norm, dropout=dropout, embed_dim=embed_dim)
+        image_kw = dict(common, depth=depth, augment=augment)
+        spectrum_kw = dict(common, depth=spectrum_depth)
 
         if self.fusion == "early":
             _check_positive_int(early_channels, "early_channels")
@@ -541,8 +623,8 @@ class FusionNet(nn.Module):
                 self.spectrum_encoder = SpectrumEncoder(*spectrum_shape, **spectrum_kw)
 
         if self.fusion == "late":
-            self.image_head = _mlp_head(embed_dim, embed_dim, n_outputs, dropout)
-            self.spectrum_head = _mlp_head(embed_dim, embed_dim, n_outputs, dropout)
+            self.image_head = _mlp_head(embed_dim + n_scalars, embed_dim, n_outputs, dropout)
+            self.spectrum_head = _mlp_head(embed_dim + n_scalars, embed_dim, n_outputs, dropout)
             # Zero logits: both modalities start with weight 1/2 for every output.
             self.late_logits = nn.Parameter(torch.zeros(2, n_outputs))
             return
@@ -555,7 +637,7 @@ class FusionNet(nn.Module):
             self.image_cross = _CrossAttentionBlock(embed_dim, n_heads, dropout)
             self.spectrum_cross = _CrossAttentionBlock(embed_dim, n_heads, dropout)
         n_embeddings = 2 if self.fusion in ("intermediate", "cross_attention") else 1
-        self.head = _mlp_head(n_embeddings * embed_dim, embed_dim, n_outputs, dropout)
+        self.head = _mlp_head(n_embeddings * embed_dim + n_scalars, embed_dim, n_outputs, dropout)
 
     @staticmethod
     def _check_shape(shape, name, hint, ndim):
@@ -622,7 +704,7 @@ class FusionNet(nn.Module):
             out["spectrum"] = self.spectrum_encoder(spectrum)
         return out
 
-    def forward(self, image=None, spectrum=None, **kwargs):
+    def forward(self, image=None, spectrum=None, scalars=None, **kwargs):
         """Predict from the modalities the net was built for.
 
         Parameters
@@ -631,6 +713,8 @@ class FusionNet(nn.Module):
             Required when the net was built with ``image_shape``.
         spectrum : Tensor of shape (B, *spectrum_shape), default=None
             Required when the net was built with ``spectrum_shape``.
+        scalars : Tensor of shape (B, n_scalars), default=None
+            Required when the net was built with ``n_scalars > 0``.
         **kwargs
             Other SliceDict keys (``sample_weight``, ``image_error``, ...), ignored, because
             skorch passes every key of X to the module.
@@ -644,7 +728,10 @@ class FusionNet(nn.Module):
         if self.fusion == "late":
             emb = self.embed(image, spectrum)
             stacked = torch.stack(
-                [self.image_head(emb["image"]), self.spectrum_head(emb["spectrum"])]
+                [
+                    self.image_head(append_scalars(emb["image"], scalars, self.n_scalars)),
+                    self.spectrum_head(append_scalars(emb["spectrum"], scalars, self.n_scalars)),
+                ]
             )  # (2, B, n_outputs)
             weights = torch.softmax(self.late_logits, dim=0).unsqueeze(1)  # (2, 1, n_outputs)
             return (weights * stacked).sum(dim=0)
@@ -653,8 +740,10 @@ class FusionNet(nn.Module):
             spec = self.spectrum_encoder.tokens(spectrum)
             # Both directions read the other modality's tokens before either is updated.
             img, spec = self.image_cross(img, spec), self.spectrum_cross(spec, img)
-            return self.head(torch.cat([img.mean(dim=1), spec.mean(dim=1)], dim=1))
-        return self.head(torch.cat(list(self.embed(image, spectrum).values()), dim=1))
+            joint = torch.cat([img.mean(dim=1), spec.mean(dim=1)], dim=1)
+        else:
+            joint = torch.cat(list(self.embed(image, spectrum).values()), dim=1)
+        return self.head(append_scalars(joint, scalars, self.n_scalars))
 
     def late_weights(self):
         """The current weights of the late-fusion combination.

@@ -10,10 +10,30 @@ from ._eda import (
     plot_target_distribution,
     save_figure,
 )
+from ._results import (
+    SFR_LABEL,
+    plot_model_comparison,
+    plot_optuna_history,
+    plot_param_importances,
+    plot_pareto,
+    plot_predicted_vs_true,
+    plot_residuals,
+    plot_resolution_heatmap,
+)
+from ._scene import plot_confusion_matrices
 
 __all__ = [
     "EMISSION_LINES",
+    "SFR_LABEL",
+    "plot_confusion_matrices",
     "plot_cutouts",
+    "plot_model_comparison",
+    "plot_optuna_history",
+    "plot_param_importances",
+    "plot_pareto",
+    "plot_predicted_vs_true",
+    "plot_residuals",
+    "plot_resolution_heatmap",
     "plot_spectra",
     "plot_target_distribution",
     "save_figure",

@@ -8,12 +8,12 @@ never calls ``plt.show``; every function returns the :class:`~matplotlib.figure.
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 from pathlib import Path
 
 import numpy as np
+
+from ..utils._io import atomic_open
 
 __all__ = [
     "EMISSION_LINES",
@@ -789,16 +789,6 @@ def save_figure(fig, path, *, dpi=150, **savefig_kw):
     """
     path = Path(path)
     fmt = savefig_kw.pop("format", None) or (path.suffix[1:].lower() or "png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a fresh name in the target folder (same file system, so os.replace is atomic); O_EXCL
-    # never reuses an existing file and mode 0o666 lets the umask set the usual permissions
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.figure.savefig(fh, format=fmt, dpi=dpi, **savefig_kw)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as fh:
+        fig.figure.savefig(fh, format=fmt, dpi=dpi, **savefig_kw)
     return path

@@ -10,7 +10,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..datasets._layout import BAND_NAMES
-from ..utils._multimodal import check_array_ndim, get_key, is_multimodal, replace_keys
+from ..utils._multimodal import (
+    check_array_ndim,
+    get_key,
+    is_multimodal,
+    multimodal_tags,
+    replace_keys,
+)
 
 _IMAGE_SHAPE = "(n_samples, n_bands, height, width)"
 
@@ -42,13 +48,7 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
         return replace_keys(X, **updates)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.input_tags.dict = True
-        tags.input_tags.allow_nan = True
-        tags.requires_fit = True
-        return tags
+        return multimodal_tags(super().__sklearn_tags__(), three_d_array=True)
 
 
 class CentralCrop(_ImageTransformer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 
-from ..utils._multimodal import get_key, is_multimodal
+from ..utils._multimodal import get_key, is_multimodal, multimodal_tags
 
 
 class ModalitySelector(TransformerMixin, BaseEstimator):
@@ -65,9 +65,4 @@ class ModalitySelector(TransformerMixin, BaseEstimator):
         return type(X)(**{k: X[k] for k in keys})
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.dict = True
-        tags.input_tags.allow_nan = True
-        tags.requires_fit = False
-        return tags
+        return multimodal_tags(super().__sklearn_tags__(), requires_fit=False)

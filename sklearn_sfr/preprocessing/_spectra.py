@@ -10,16 +10,16 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..datasets._layout import grid_for_length
-from ..utils._multimodal import check_array_ndim, get_key, is_multimodal, replace_keys
+from ..utils._multimodal import (
+    check_array_ndim,
+    get_key,
+    is_multimodal,
+    multimodal_tags,
+    replace_keys,
+)
+from ..utils._wavelength import resolve_wavelength
 
 _SPECTRUM_SHAPE = "(n_samples, n_pixels)"
-
-
-def _default_wavelength(n_pixels):
-    """The HiSS-Cube grid with ``n_pixels`` pixels, else the pixel index (no physical grid)."""
-    grid = grid_for_length(n_pixels)
-    return np.arange(n_pixels, dtype=np.float64) if grid is None else grid
 
 
 class _SpectrumTransformer(TransformerMixin, BaseEstimator):
@@ -51,16 +51,7 @@ class _SpectrumTransformer(TransformerMixin, BaseEstimator):
         return err
 
     def _fit_grid(self, flux):
-        if self.wavelength is None:
-            grid = _default_wavelength(flux.shape[1])
-        else:
-            grid = np.asarray(self.wavelength, dtype=np.float64)
-            if grid.shape != (flux.shape[1],):
-                raise ValueError(
-                    f"wavelength has shape {grid.shape} but the spectra have {flux.shape[1]} "
-                    "pixels"
-                )
-        self.wavelength_in_ = grid
+        self.wavelength_in_ = resolve_wavelength(self.wavelength, flux.shape[1])
         self.n_pixels_in_ = flux.shape[1]
 
     def _check_pixels(self, flux, name):
@@ -71,10 +62,8 @@ class _SpectrumTransformer(TransformerMixin, BaseEstimator):
             )
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.dict = True
-        tags.input_tags.allow_nan = True
-        return tags
+        # Bare spectra are 2-D arrays.
+        return multimodal_tags(super().__sklearn_tags__(), two_d_array=True)
 
 
 class SpectrumRebin(_SpectrumTransformer):

@@ -58,3 +58,18 @@ def check_array_ndim(x, ndim, name, *, shape_hint, allow_nan=True, dtype=np.floa
     if allow_nan and np.isinf(x).any():
         raise ValueError(f"{name} contains infinity; mark missing pixels with NaN instead")
     return x
+
+
+def multimodal_tags(tags, *, two_d_array=False, three_d_array=False, requires_fit=True):
+    """Set the input tags shared by our SliceDict-aware estimators and return ``tags``.
+
+    They accept a SliceDict (``dict``) whose arrays may hold NaN for masked pixels; which bare
+    arrays they also take differs (a spectrum is 2-D, an image cube is 4-D, which scikit-learn
+    tags as ``three_d_array``).
+    """
+    tags.input_tags.dict = True
+    tags.input_tags.allow_nan = True
+    tags.input_tags.two_d_array = two_d_array
+    tags.input_tags.three_d_array = three_d_array
+    tags.requires_fit = requires_fit
+    return tags

@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from sklearn_sfr import FusionRegressor, SpectrumRegressor
+from sklearn_sfr import ContrastiveRegressor, FusionRegressor, SpectrumRegressor
 from sklearn_sfr.datasets import load_hisscube
 from sklearn_sfr.neural import HiSSCubeDataset
 from tests.conftest import file_state
@@ -36,6 +36,23 @@ def test_fit_from_the_file_equals_fit_in_memory(synthetic_cube):
     assert file_state(synthetic_cube) == before
 
 
+def test_contrastive_pretrains_on_unlabelled_objects_from_the_file(synthetic_cube):
+    # flag=None keeps the flagged and unlabelled objects: they take part in pretraining.
+    data = load_hisscube(synthetic_cube, image_zoom=3, spectrum_zoom=3, flag=None)
+    lazy = HiSSCubeDataset(synthetic_cube, image_zoom=3, spectrum_zoom=3, flag=None)
+    assert np.isnan(lazy.y).any() and np.isfinite(lazy.y).any()
+    params = {**FAST, "pretrain_epochs": 2, "projection_dim": 8}
+    in_memory = ContrastiveRegressor(**params).fit(data.X, data.y)
+    from_file = ContrastiveRegressor(**params).fit(lazy)
+    assert from_file.n_labelled_ == in_memory.n_labelled_ == np.isfinite(lazy.y).sum()
+    np.testing.assert_allclose(
+        from_file.predict(lazy), in_memory.predict(data.X), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        from_file.transform(lazy), in_memory.transform(data.X), rtol=1e-4, atol=1e-5
+    )
+
+
 def test_worker_processes_open_their_own_handles(synthetic_cube):
     lazy = HiSSCubeDataset(synthetic_cube, spectrum_zoom=3, modalities=("spectrum",))
     lazy.read([0])  # the parent holds a handle before the workers fork
@@ -51,5 +68,10 @@ def test_errors(synthetic_cube):
         FusionRegressor(**FAST).fit(lazy)
     with pytest.raises(ValueError, match="sample_weight"):
         SpectrumRegressor(**FAST).fit(lazy, sample_weight=np.ones(len(lazy)))
+    with pytest.raises(ValueError, match="sample_weight"):
+        ContrastiveRegressor(**FAST).fit(
+            HiSSCubeDataset(synthetic_cube, image_zoom=3, spectrum_zoom=3),
+            sample_weight=np.ones(len(lazy)),
+        )
     with pytest.raises(KeyError, match="target 'SFR'"):
         HiSSCubeDataset(synthetic_cube, target="SFR")

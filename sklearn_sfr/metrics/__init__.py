@@ -1,0 +1,30 @@
+"""Metrics of log SFR predictions: scikit-learn's RMSE/MAE/R2 and the robust statistics
+astronomers report (bias, NMAD, outlier fraction), as functions, named scorers and a report.
+
+Examples
+--------
+>>> from sklearn_sfr.metrics import SCORING, regression_report
+>>> sorted(SCORING)
+['bias', 'neg_mae', 'neg_nmad', 'neg_outlier_fraction', 'neg_rmse', 'r2']
+>>> list(regression_report([0.0, 1.0, 2.0], [0.1, 0.9, 2.4]).columns)
+['n', 'rmse', 'mae', 'r2', 'bias', 'nmad', 'outlier_fraction']
+"""
+
+from sklearn.metrics import mean_absolute_error, r2_score
+
+from ._regression import NMAD_SCALE, bias, nmad, outlier_fraction, regression_report, rmse
+from ._scorers import SCORING, get_scorer, get_scorers
+
+__all__ = [
+    "NMAD_SCALE",
+    "SCORING",
+    "bias",
+    "get_scorer",
+    "get_scorers",
+    "mean_absolute_error",
+    "nmad",
+    "outlier_fraction",
+    "r2_score",
+    "regression_report",
+    "rmse",
+]
