@@ -314,21 +314,6 @@ def _add_scene_parser(sub):
 
 
 # -- tune ------------------------------------------------------------------------------------
-def _write_text_atomic(path, text):
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
-    import tempfile
-
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _tune_study(url, study_name, config):
     """Create or open the study; refuse to continue one tuned on another configuration."""
     import optuna
@@ -373,6 +358,7 @@ def _cmd_tune(args):
         storage_url,
     )
     from .model_selection._search import _shown_url
+    from .utils._io import write_csv_atomic, write_text_atomic
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -462,8 +448,8 @@ def _cmd_tune(args):
         "states": states,
         "config": config,
     }
-    _write_text_atomic(out / "best_params.json", json.dumps(summary, indent=2) + "\n")
-    _write_text_atomic(out / "trials.csv", trials.to_csv(index=False))
+    write_text_atomic(out / "best_params.json", json.dumps(summary, indent=2) + "\n")
+    write_csv_atomic(trials, out / "trials.csv", index=False)
     print(f"\nwrote {out / 'best_params.json'} and {out / 'trials.csv'}")
 
 

@@ -1,11 +1,11 @@
-"""Model selection for the study: Optuna tuning of pipelines on SliceDicts, the study's named
-models, and blocked splits for sequences of correlated samples.
+"""Model selection: Optuna tuning, the study's named models, and blocked splits.
 
 :func:`make_model` builds a fresh Pipeline for each of the study's models
 (:data:`MODEL_NAMES`), :func:`default_search_space` gives Optuna distributions to tune it over,
 and :class:`OptunaSearchCV` runs a resumable, database-backed Optuna search with
-cross-validation. :class:`BlockedFrameSplit` holds out contiguous blocks of video frames.
-Importing this package does not import torch or optuna.
+cross-validation. :class:`BlockedFrameSplit` keeps blocks of correlated samples (consecutive
+video frames) together in cross-validation. Importing this package does not import torch or
+optuna.
 """
 
 from ._blocked import BlockedFrameSplit, block_ids, frame_blocks

@@ -340,10 +340,13 @@ _PARAMS = (
         "        the head.\n",
     )
     .replace(
-        "Extra keyword arguments for the :class:`skorch.NeuralNet` (e.g. ``callbacks``).\n",
-        "Extra keyword arguments for both skorch nets (e.g. ``callbacks``), except\n"
-        "        ``module__*`` keys, which only reach the pretraining net (it builds the\n"
-        "        module).\n",
+        "Extra keyword arguments for the :class:`skorch.NeuralNet`. Its ``callbacks`` are\n"
+        "        added to the estimator's own (early stopping, progress bar), not put in their "
+        "place.\n",
+        "Extra keyword arguments for both skorch nets, except ``module__*`` keys, which\n"
+        "        only reach the pretraining net (it builds the module). Its ``callbacks`` are\n"
+        "        added to each net's own (early stopping, progress bar), not put in their\n"
+        "        place.\n",
     )
 )
 
