@@ -71,16 +71,16 @@ def check_scores(scores, predictions, data_y, noise_floor, *, n_train, n_test):
     random_state=st.integers(0, 2**31 - 1),
     data=st.data(),
 )
-def test_study_split_is_a_disjoint_covering_reproducible_partition(n, test_size, random_state,
-                                                                  data):  # fmt: skip
+def test_study_split_is_a_disjoint_covering_reproducible_partition(
+    n, test_size, random_state, data
+):
     use_eligible = data.draw(st.booleans(), label="use_eligible")
     eligible = None
     if use_eligible:
         eligible = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
         # train_test_split needs at least one train and one test object in the pool.
         eligible[:2] = True
-    train, test = study_split(n, test_size=test_size, random_state=random_state,
-                              eligible=eligible)  # fmt: skip
+    train, test = study_split(n, test_size=test_size, random_state=random_state, eligible=eligible)
     assert len(np.intersect1d(train, test)) == 0
     np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(n))
     assert (np.diff(train) > 0).all() and (np.diff(test) > 0).all()
@@ -108,14 +108,19 @@ def test_study_split_rejects_an_eligible_mask_of_the_wrong_length():
 def test_baseline_study(data):
     scores, predictions = baseline_study(data)
     assert list(scores.columns) == list(SCORE_COLUMNS)
-    assert list(scores["model"]) == ["tree-spectrum", "tree-lines", "tree-pixels",
-                                     "tree-photometry"]  # fmt: skip
+    assert list(scores["model"]) == [
+        "tree-spectrum",
+        "tree-lines",
+        "tree-pixels",
+        "tree-photometry",
+    ]
     assert (scores["split"] == "test").all()
     assert list(predictions.columns) == PREDICTION_COLUMNS
     train, test = study_split(len(data.y))
     np.testing.assert_array_equal(predictions["position"][: len(test)], test)
-    check_scores(scores, predictions, data.y, data.noise_floor,
-                 n_train=len(train), n_test=len(test))  # fmt: skip
+    check_scores(
+        scores, predictions, data.y, data.noise_floor, n_train=len(train), n_test=len(test)
+    )
 
 
 def test_cross_validation_rows_equal_sklearns_cross_validate(data):
@@ -125,20 +130,34 @@ def test_cross_validation_rows_equal_sklearns_cross_validate(data):
         "pixels": make_model("tree-pixels", min_samples_leaf=2),
     }
     train, test = study_split(len(data.y), random_state=0)
-    scores, _ = evaluate_models(models, data.X, data.y, train=train, test=test, cv=2,
-                                noise_floor=data.noise_floor, random_state=0)  # fmt: skip
+    scores, _ = evaluate_models(
+        models,
+        data.X,
+        data.y,
+        train=train,
+        test=test,
+        cv=2,
+        noise_floor=data.noise_floor,
+        random_state=0,
+    )
     assert list(scores.columns) == list(SCORE_COLUMNS)
     assert list(scores["split"]) == ["cv", "cv", "test"] * 2
     assert list(scores["fold"]) == [0, 1, 0] * 2
     folds = KFold(2, shuffle=True, random_state=0)
     sizes = [(len(a), len(b)) for a, b in folds.split(train)]
-    signs = {"neg_rmse": ("rmse", -1), "neg_mae": ("mae", -1), "r2": ("r2", 1),
-             "bias": ("bias", 1), "neg_nmad": ("nmad", -1),
-             "neg_outlier_fraction": ("outlier_fraction", -1)}  # fmt: skip
+    signs = {
+        "neg_rmse": ("rmse", -1),
+        "neg_mae": ("mae", -1),
+        "r2": ("r2", 1),
+        "bias": ("bias", 1),
+        "neg_nmad": ("nmad", -1),
+        "neg_outlier_fraction": ("outlier_fraction", -1),
+    }
     for name, model in models.items():
         cv_rows = scores[(scores["model"] == name) & (scores["split"] == "cv")]
-        expected = cross_validate(model, data.X[train], data.y[train], cv=folds,
-                                  scoring=get_scorers())  # fmt: skip
+        expected = cross_validate(
+            model, data.X[train], data.y[train], cv=folds, scoring=get_scorers()
+        )
         for scorer, (column, sign) in signs.items():
             np.testing.assert_allclose(cv_rows[column], sign * expected[f"test_{scorer}"])
         assert list(zip(cv_rows["n_train"], cv_rows["n_test"])) == sizes
@@ -170,21 +189,25 @@ def test_modality_study(data):
     assert list(scores["modality"]) == ["image", "spectrum", "both"]
     assert list(predictions.columns) == PREDICTION_COLUMNS
     train, test = study_split(len(data.y))
-    check_scores(scores, predictions, data.y, data.noise_floor,
-                 n_train=len(train), n_test=len(test))  # fmt: skip
+    check_scores(
+        scores, predictions, data.y, data.noise_floor, n_train=len(train), n_test=len(test)
+    )
 
 
 def test_fusion_study(data):
     scores, predictions = fusion_study(
-        data, fusions=("early", "late"), contrastive_params={"pretrain_epochs": 1},
+        data,
+        fusions=("early", "late"),
+        contrastive_params={"pretrain_epochs": 1},
         neural_params=NEURAL,
-    )  # fmt: skip
+    )
     assert list(scores.columns) == _columns("fusion")
     assert list(scores["model"]) == ["fusion (early)", "fusion (late)", "contrastive"]
     assert list(scores["fusion"]) == ["early", "late", "contrastive"]
     train, test = study_split(len(data.y))
-    check_scores(scores, predictions, data.y, data.noise_floor,
-                 n_train=len(train), n_test=len(test))  # fmt: skip
+    check_scores(
+        scores, predictions, data.y, data.noise_floor, n_train=len(train), n_test=len(test)
+    )
 
 
 def test_resolution_study(synthetic_cube, data):
@@ -199,15 +222,13 @@ def test_resolution_study(synthetic_cube, data):
     train, test = study_split(len(data.y))
     for (size,), group in predictions.groupby(["image_size"], sort=False):
         rows = scores[scores["image_size"] == size]
-        check_scores(rows, group, data.y, data.noise_floor,
-                     n_train=len(train), n_test=len(test))  # fmt: skip
+        check_scores(rows, group, data.y, data.noise_floor, n_train=len(train), n_test=len(test))
     assert (scores["peak_memory_mb"] >= 0).all()
 
 
 def test_flag_study_tests_on_the_same_flag0_objects(synthetic_cube):
     models = ("tree-photometry",)
-    scores, predictions = flag_study(synthetic_cube, models=models, image_zoom=3,
-                                     spectrum_zoom=3)  # fmt: skip
+    scores, predictions = flag_study(synthetic_cube, models=models, image_zoom=3, spectrum_zoom=3)
     assert list(scores.columns) == _columns("trained_on")
     assert list(predictions.columns) == ["model", "trained_on", "position", "y_true", "y_pred"]
     assert list(scores["trained_on"]) == ["FLAG=0", "all labelled"]
@@ -227,13 +248,20 @@ def test_flag_study_tests_on_the_same_flag0_objects(synthetic_cube):
     assert n_train["FLAG=0"] == int((flags[train] == 0).sum())
     assert n_train["all labelled"] == len(train) == len(y) - len(test)
     for trained_on, group in predictions.groupby("trained_on"):
-        check_scores(scores[scores["trained_on"] == trained_on], group, y, everything.noise_floor,
-                     n_train=n_train[trained_on], n_test=len(test))  # fmt: skip
+        check_scores(
+            scores[scores["trained_on"] == trained_on],
+            group,
+            y,
+            everything.noise_floor,
+            n_train=n_train[trained_on],
+            n_test=len(test),
+        )
 
 
 def test_flag_study_never_tests_on_a_flagged_object_with_cv(synthetic_cube):
-    scores, _ = flag_study(synthetic_cube, models=("tree-lines",), image_zoom=3,
-                           spectrum_zoom=3, cv=2)  # fmt: skip
+    scores, _ = flag_study(
+        synthetic_cube, models=("tree-lines",), image_zoom=3, spectrum_zoom=3, cv=2
+    )
     assert list(scores["split"]) == ["cv", "cv", "test"] * 2
     n_train = scores[scores["split"] == "test"].set_index("trained_on")["n_train"]
     for trained_on, rows in scores[scores["split"] == "cv"].groupby("trained_on"):
@@ -256,20 +284,32 @@ def test_isolation_study(data):
         for objects in ("all", "with neighbour", "without neighbour")
     ]
     n_test = dict(zip(scores["objects"], scores["n_test"]))
-    assert n_test == {"all": len(test), "with neighbour": n_with,
-                      "without neighbour": len(test) - n_with}  # fmt: skip
+    assert n_test == {
+        "all": len(test),
+        "with neighbour": n_with,
+        "without neighbour": len(test) - n_with,
+    }
     assert (scores["n_train"] == len(train)).all()
     np.testing.assert_allclose(scores["rmse_over_floor"], scores["rmse"] / data.noise_floor)
     for isolation, group in predictions.groupby("isolation"):
         rows = scores[scores["isolation"] == isolation].set_index("objects")
         mask = neighbour[group["position"].to_numpy()]
-        for objects, keep in (("all", np.ones_like(mask)), ("with neighbour", mask),
-                              ("without neighbour", ~mask)):  # fmt: skip
+        for objects, keep in (
+            ("all", np.ones_like(mask)),
+            ("with neighbour", mask),
+            ("without neighbour", ~mask),
+        ):
             report = regression_report(group["y_true"][keep], group["y_pred"][keep])
             for metric in METRICS:
                 np.testing.assert_allclose(rows.loc[objects, metric], report[metric].iloc[0])
-        check_scores(rows.loc[["all"]].reset_index(), group, data.y, data.noise_floor,
-                     n_train=len(train), n_test=len(test))  # fmt: skip
+        check_scores(
+            rows.loc[["all"]].reset_index(),
+            group,
+            data.y,
+            data.noise_floor,
+            n_train=len(train),
+            n_test=len(test),
+        )
 
 
 def test_has_neighbour_detects_without_the_truth(data):
