@@ -178,9 +178,18 @@ def _cmd_study(args):
         settings["cv"] = args.cv
     if args.settings:
         try:
-            settings.update(json.loads(args.settings))
+            extra = json.loads(args.settings)
         except json.JSONDecodeError as exc:
             raise _UserError(f"--settings is not valid JSON: {exc}") from exc
+        if not isinstance(extra, dict):
+            raise _UserError(
+                f"--settings must be a JSON object such as '{{\"cv\": 3}}', got {args.settings}"
+            )
+        # A dict in --settings adds to the options' dict: --max-epochs is not lost.
+        for key, value in extra.items():
+            if isinstance(value, dict) and isinstance(settings.get(key), dict):
+                value = {**settings[key], **value}
+            settings[key] = value
     _check_cube(args.cube)
     result = run_study(
         args.cube,

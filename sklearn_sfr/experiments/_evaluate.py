@@ -13,7 +13,7 @@ from sklearn.model_selection import KFold, cross_validate, train_test_split
 from ..metrics import get_scorers, regression_report
 from ._measure import Measure
 
-#: Columns of every score table, in order (a study adds its own in front).
+#: Columns of every score table, in order (a study inserts its own right after ``model``).
 SCORE_COLUMNS = (
     "model",
     "split",

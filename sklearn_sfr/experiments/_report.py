@@ -177,8 +177,11 @@ def conclusions(tables):
     floor = next((t["noise_floor"].iloc[0] for t in tables.values() if len(t)), np.nan)
 
     def dex(row):
-        ratio = row["rmse"] / floor if np.isfinite(floor) else np.nan
-        return f"RMSE {row['rmse']:.3f} dex ({ratio:.2f} x the noise floor {floor:.3f})"
+        if not np.isfinite(floor):  # real data: no truth, no floor to compare with
+            return f"RMSE {row['rmse']:.3f} dex"
+        return (
+            f"RMSE {row['rmse']:.3f} dex ({row['rmse'] / floor:.2f} x the noise floor {floor:.3f})"
+        )
 
     if "modality" in tables:
         t = tables["modality"]
@@ -294,6 +297,30 @@ def _eda_figures(cube, data, folder):
     return figures
 
 
+def _comparison_frame(name, scores):
+    """The rows of the comparison figure, and what they show (for the caption).
+
+    The cross-validation folds where they were run (their mean and spread), else the test
+    split: never both, whose average would be neither score. The FLAG and isolation studies
+    label each model with its configuration; the isolation study shows the objects with a
+    neighbour, or all objects when no test object has one."""
+    frame = scores
+    if name in ("flag", "isolation"):
+        frame = frame.assign(model=frame["model"] + " / " + frame.iloc[:, 1].astype(str))
+    which = ""
+    if name == "isolation":
+        if (frame["objects"] == "with neighbour").any():
+            frame, which = (
+                frame[frame["objects"] == "with neighbour"],
+                ", objects with a neighbour",
+            )
+        else:
+            frame, which = frame[frame["objects"] == "all"], ", all objects (none has a neighbour)"
+    if (frame["split"] == "cv").any():
+        return frame[frame["split"] == "cv"], f"cross-validated RMSE (mean ± std){which}"
+    return frame[frame["split"] == "test"], f"test RMSE{which}"
+
+
 def _result_figures(name, scores, predictions, data, folder):
     from ..plotting import (
         plot_model_comparison,
@@ -321,15 +348,11 @@ def _result_figures(name, scores, predictions, data, folder):
             "accuracy against fit time, with the Pareto front",
         )
     else:
-        frame = scores if name not in ("flag", "isolation") else scores.assign(
-            model=scores["model"] + " / " + scores.iloc[:, 1].astype(str)
-        )  # fmt: skip
-        if name == "isolation":
-            frame = frame[frame["objects"] == "with neighbour"]
+        frame, what = _comparison_frame(name, scores)
         fig = plot_model_comparison(frame, value="rmse", noise_floor=floor)
         figures[f"{name}_comparison"] = (
             save_figure(fig, folder / f"{name}_comparison.png"),
-            f"{name} study: test RMSE (cross-validation error bars where run)",
+            f"{name} study: {what}",
         )
     if name in ("modality", "fusion", "baseline") and len(predictions) and data is not None:
         best = scores[scores["split"] == "test"].sort_values("rmse").iloc[0]["model"]

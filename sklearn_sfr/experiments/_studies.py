@@ -61,9 +61,11 @@ _COMMON_DOC = """
     -------
     scores : DataFrame
         One row per model and fold (``split`` is ``"test"`` or ``"cv"``), with the columns
-        of :data:`~sklearn_sfr.experiments.SCORE_COLUMNS`{extra}.
+        of :data:`~sklearn_sfr.experiments.SCORE_COLUMNS`{extra} (a study's own columns come
+        right after ``model``).
     predictions : DataFrame
-        The test predictions (``model``, ``position``, ``y_true``, ``y_pred``{pred_extra}).
+        The test predictions: ``model``{pred_extra}, ``position`` (row of the study's X),
+        ``y_true``, ``y_pred``.
 """
 
 
@@ -201,7 +203,7 @@ def fusion_study(
 @_doc(
     extra=(", plus ``image_zoom``, ``spectrum_zoom``, ``image_size`` (px) and "
            "``spectrum_length`` (px)"),
-    pred_extra=", ``image_size``, ``spectrum_length``",
+    pred_extra=", ``image_zoom``, ``spectrum_zoom``, ``image_size``, ``spectrum_length``",
 )  # fmt: skip
 def resolution_study(
     cube,
@@ -258,7 +260,10 @@ def resolution_study(
     return pd.concat(all_scores, ignore_index=True), pd.concat(all_predictions, ignore_index=True)
 
 
-@_doc(extra=", plus ``trained_on`` (``FLAG=0`` or ``all labelled``)")
+@_doc(
+    extra=", plus ``trained_on`` (``FLAG=0`` or ``all labelled``)",
+    pred_extra=", ``trained_on``",
+)
 def flag_study(
     cube,
     *,
@@ -276,6 +281,8 @@ def flag_study(
 
         Both trainings share the same FLAG=0 test objects, held out of both; the second adds the
         flagged objects (whose labels come from fallback estimates, biased) to the training set.
+        The predictions' ``position`` counts the cube's labelled objects (the rows of
+        ``load_hisscube(cube, flag=None)`` with a finite label).
 
         Parameters
         ----------

@@ -1,0 +1,390 @@
+"""The study's report: summary tables, conclusions, Markdown/HTML rendering and the report
+folder ``run_study`` writes (atomically, never touching the cube)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklearn_sfr.experiments import SCORE_COLUMNS, _studies
+from sklearn_sfr.experiments._report import (
+    FULL_SETTINGS,
+    QUICK_SETTINGS,
+    _comparison_frame,
+    _Report,
+    _result_figures,
+    conclusions,
+    run_study,
+    summary_table,
+)
+from tests.conftest import file_state
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FLOOR = 0.2
+
+
+def make_scores(rows, **constant):
+    """A score table in the studies' layout: ``rows`` give some columns, the rest default."""
+    frame = pd.DataFrame(rows).assign(**constant)
+    defaults = {"split": "test", "fold": 0, "n_train": 40, "n_test": 10, "noise_floor": FLOOR}
+    for column in SCORE_COLUMNS:
+        if column not in frame:
+            frame[column] = defaults.get(column, 0.1)
+    frame["rmse_over_floor"] = frame["rmse"] / frame["noise_floor"]
+    extra = [c for c in frame.columns if c not in SCORE_COLUMNS]
+    return frame[["model", *extra, *SCORE_COLUMNS[1:]]]
+
+
+def leftovers(parent, name):
+    """Temporary or old folders of a report called ``name`` left in ``parent``."""
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}."))
+
+
+# -- summary_table ------------------------------------------------------------------------------
+def test_summary_table_keeps_the_test_rows_best_first_with_the_noise_floor():
+    scores = make_scores({"model": ["a", "b", "c"], "rmse": [0.5, 0.3, 0.4]})
+    table = summary_table(scores)
+    assert list(table["model"]) == ["b", "c", "a"]
+    assert list(table.columns[:3]) == ["model", "noise_floor", "rmse"]
+    assert "rmse_over_floor" in table and "cv_rmse_mean" not in table
+    np.testing.assert_allclose(table["rmse_over_floor"], table["rmse"] / FLOOR)
+
+
+def test_summary_table_adds_the_cross_validation_mean_and_spread():
+    scores = make_scores(
+        {
+            "model": ["a"] * 3 + ["b"] * 3,
+            "trained_on": ["x"] * 6,
+            "split": ["cv", "cv", "test"] * 2,
+            "fold": [0, 1, 0] * 2,
+            "rmse": [0.5, 0.7, 0.6, 0.3, 0.5, 0.45],
+        }
+    )
+    table = summary_table(scores, keys=("model", "trained_on"))
+    assert len(table) == 2 and list(table["model"]) == ["b", "a"]
+    assert list(table.columns[-2:]) == ["cv_rmse_mean", "cv_rmse_std"]
+    np.testing.assert_allclose(table["cv_rmse_mean"], [0.4, 0.6])
+    np.testing.assert_allclose(table["cv_rmse_std"], [np.std([0.3, 0.5], ddof=1)] * 2)
+    np.testing.assert_allclose(table["rmse"], [0.45, 0.6])  # the test score, not the folds'
+
+
+# -- conclusions --------------------------------------------------------------------------------
+def _tables(**overrides):
+    tables = {
+        "modality": make_scores(
+            {
+                "model": ["image", "spectrum", "fusion (intermediate)"],
+                "modality": ["image", "spectrum", "both"],
+                "rmse": [0.5, 0.4, 0.3],
+            }
+        ),
+        "fusion": make_scores(
+            {
+                "model": ["fusion (early)", "fusion (late)", "contrastive"],
+                "fusion": ["early", "late", "contrastive"],
+                "rmse": [0.4, 0.3, 0.35],
+            }
+        ),
+        "baseline": make_scores({"model": ["tree-pixels", "tree-lines"], "rmse": [0.6, 0.45]}),
+        "resolution": make_scores(
+            {
+                "model": ["64", "32", "16", "8"],
+                "image_size": [64, 32, 16, 8],
+                "spectrum_length": [4620, 2310, 1155, 577],
+                "rmse": [0.300, 0.303, 0.305, 0.5],
+                "fit_time": [100.0, 20.0, 5.0, 1.0],
+            }
+        ),
+        "flag": make_scores(
+            {
+                "model": ["tree", "tree", "net", "net"],
+                "trained_on": ["FLAG=0", "all labelled"] * 2,
+                "rmse": [0.30, 0.40, 0.40, 0.35],
+            }
+        ),
+        "isolation": make_scores(
+            {
+                "model": ["tree"] * 4,
+                "isolation": ["none", "none", "ObjectIsolator", "ObjectIsolator"],
+                "objects": ["all", "with neighbour"] * 2,
+                "rmse": [0.30, 0.50, 0.35, 0.40],
+            }
+        ),
+    }
+    tables.update(overrides)
+    return {
+        name: summary_table(t, [c for c in t.columns[: list(t.columns).index("split")]])
+        for name, t in tables.items()
+    }
+
+
+def _sentence(found, start):
+    matches = [s for s in found if s.startswith(start)]
+    assert len(matches) == 1, (start, found)
+    return matches[0]
+
+
+def test_conclusions_name_the_right_winners():
+    found = conclusions(_tables())
+    modality = _sentence(found, "**Modalities**")
+    assert "best single modality is spectrum" in modality
+    assert "fusion helps: fusion (intermediate) reaches RMSE 0.300 dex" in modality
+    assert "-0.100 dex" in modality
+    assert "x the noise floor 0.200" in modality
+    ranking = _sentence(found, "Modality ranking")
+    assert (
+        ranking.index("fusion (intermediate)") < ranking.index("spectrum") < ranking.index("image")
+    )
+    assert "late wins with RMSE 0.300" in _sentence(found, "**Fusion strategy**")
+    assert "best is tree-lines with RMSE 0.450" in _sentence(found, "**Decision-tree")
+    resolution = _sentence(found, "**Resolution**")
+    assert "most accurate pair is 64 px images x 4620 px spectra" in resolution
+    # 0.305 is within 2 % of 0.300 and fits fastest; 8 px is faster still but far worse.
+    assert "cheapest within 2 % of it is 16 px x 1155 px" in resolution
+    assert "20.0x faster" in resolution
+    tree = _sentence(found, "**FLAG filter** (tree,")
+    assert "the filter helps (+0.100 dex for training on everything)" in tree
+    net = _sentence(found, "**FLAG filter** (net,")
+    assert "the filter does not help (-0.050 dex" in net
+    isolation = _sentence(found, "**Object isolation** (tree,")
+    assert "0.500 without, 0.400 with ObjectIsolator: isolation helps (-0.100 dex)" in isolation
+
+
+def test_conclusions_when_fusion_and_isolation_do_not_help():
+    modality = make_scores(
+        {
+            "model": ["image", "spectrum", "fusion (late)"],
+            "modality": ["image", "spectrum", "both"],
+            "rmse": [0.5, 0.4, 0.45],
+        }
+    )
+    isolation = make_scores(
+        {
+            "model": ["tree"] * 2,
+            "isolation": ["none", "ObjectIsolator"],
+            "objects": ["with neighbour"] * 2,
+            "rmse": [0.4, 0.5],
+        }
+    )
+    found = conclusions(_tables(modality=modality, isolation=isolation))
+    assert "fusion does not help: fusion (late) reaches" in _sentence(found, "**Modalities**")
+    assert "+0.050 dex" in _sentence(found, "**Modalities**")
+    assert "isolation does not help (+0.100 dex)" in _sentence(found, "**Object isolation**")
+
+
+def test_conclusions_only_answer_the_studies_run():
+    found = conclusions(_tables())
+    assert len(found) == 8
+    only = conclusions({"baseline": _tables()["baseline"]})
+    assert len(only) == 1 and only[0].startswith("**Decision-tree baselines**")
+
+
+def test_conclusions_without_a_noise_floor_do_not_print_nan():
+    # Real data has no truth, hence no floor: the sentences then leave it out.
+    tables = {name: t.assign(noise_floor=np.nan) for name, t in _tables().items()}
+    found = conclusions(tables)
+    assert len(found) == 8
+    assert not any("nan" in sentence for sentence in found)
+    assert "best is tree-lines with RMSE 0.450 dex." in _sentence(found, "**Decision-tree")
+
+
+# -- rendering ----------------------------------------------------------------------------------
+def test_markdown_and_html_hold_the_tables_and_figures(tmp_path):
+    report = _Report("Study <1>")
+    report.heading("Tables & figures")
+    report.text("the **best** model is `fusion` <script>alert(1)</script>")
+    report.bullets(["a < b", "**c**"])
+    report.table(pd.DataFrame({"model": ["<x>", "y"], "rmse": [0.12345, np.nan]}))
+    report.figure(tmp_path / "fig.png", "RMSE < 1")
+    markdown = report.markdown()
+    assert markdown.startswith("# Study <1>\n")
+    assert "| model | rmse |" in markdown and "| <x> | 0.123 |" in markdown
+    assert "| y | – |" in markdown  # a missing value reads as a dash
+    assert "![RMSE < 1](fig.png)" in markdown
+    assert "- a < b" in markdown
+    page = report.html()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<table" in page and "&lt;x&gt;" in page and "<td>0.123</td>" in page
+    assert '<img src="fig.png" alt="RMSE &lt; 1">' in page
+    assert "<h1>Study &lt;1&gt;</h1>" in page and "<h2>Tables &amp; figures</h2>" in page
+    assert "<b>best</b>" in page and "<code>fusion</code>" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<li>a &lt; b</li>" in page and "<li><b>c</b></li>" in page
+
+
+# -- the comparison figure ----------------------------------------------------------------------
+def test_comparison_figure_shows_cv_folds_or_the_test_split_never_both():
+    scores = make_scores(
+        {
+            "model": ["a"] * 3,
+            "split": ["cv", "cv", "test"],
+            "fold": [0, 1, 0],
+            "rmse": [0.5, 0.7, 0.1],
+        }
+    )
+    frame, caption = _comparison_frame("baseline", scores)
+    assert list(frame["rmse"]) == [0.5, 0.7] and caption.startswith("cross-validated RMSE")
+    frame, caption = _comparison_frame("baseline", scores[scores["split"] == "test"])
+    assert list(frame["rmse"]) == [0.1] and caption == "test RMSE"
+
+
+def test_isolation_figure_without_any_neighbour(tmp_path):
+    # No test object has a neighbour: the figure falls back to all objects instead of failing.
+    scores = make_scores(
+        {
+            "model": ["tree"] * 2,
+            "isolation": ["none", "ObjectIsolator"],
+            "objects": ["all"] * 2,
+            "rmse": [0.3, 0.35],
+        }
+    )
+    frame, caption = _comparison_frame("isolation", scores)
+    assert list(frame["model"]) == ["tree / none", "tree / ObjectIsolator"]
+    assert "all objects" in caption
+    figures = _result_figures("isolation", scores, pd.DataFrame(), None, tmp_path)
+    path, _ = figures["isolation_comparison"]
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+# -- run_study ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def quick_run(synthetic_cube, tmp_path_factory):
+    """``run_study`` in quick mode on two studies, once (a few seconds)."""
+    before = file_state(synthetic_cube)
+    out = tmp_path_factory.mktemp("run") / "report"
+    result = run_study(
+        synthetic_cube, out, studies=("baseline", "flag"), quick=True, verbose=False
+    )
+    return result, out, before
+
+
+def test_run_study_writes_the_report_folder(quick_run, synthetic_cube):
+    result, out, before = quick_run
+    assert result["out"] == out and result["seconds"] > 0
+    assert set(result["tables"]) == {"baseline", "flag"}
+    names = {p.name for p in out.iterdir()}
+    for study in ("baseline", "flag"):
+        for kind in ("scores", "summary", "predictions"):
+            assert f"{study}_{kind}.csv" in names
+        saved = pd.read_csv(out / f"{study}_scores.csv")
+        assert list(saved.columns) == list(result["scores"][study].columns)
+        np.testing.assert_allclose(saved["rmse"], result["scores"][study]["rmse"])
+    assert {"report.md", "report.html", "config.json"} <= names
+    pngs = sorted(p for p in out.iterdir() if p.suffix == ".png")
+    assert {p.stem for p in pngs} >= {
+        "cutouts",
+        "spectra",
+        "sfr_distribution",
+        "baseline_comparison",
+        "baseline_predicted_vs_true",
+        "baseline_residuals",
+        "flag_comparison",
+    }
+    for png in pngs:
+        assert png.stat().st_size > 1000 and png.read_bytes().startswith(PNG_SIGNATURE)
+    # Nothing else beside the report, and the cube untouched.
+    assert leftovers(out.parent, out.name) == []
+    assert file_state(synthetic_cube) == before
+
+
+def test_run_study_report_shows_tables_figures_and_conclusions(quick_run):
+    result, out, _ = quick_run
+    markdown = (out / "report.md").read_text()
+    page = (out / "report.html").read_text()
+    pngs = {p.name for p in out.glob("*.png")}
+    for name in pngs:  # every figure is inline in both
+        assert f"]({name})" in markdown and f'<img src="{name}"' in page
+    assert "## Baseline study" in markdown and "## Flag study" in markdown
+    assert "| model | noise_floor | rmse |" in markdown
+    assert "| model | trained_on | noise_floor | rmse |" in markdown
+    assert page.count("<table") == 2
+    assert "Quick mode" in markdown
+    assert result["conclusions"] and all(c in markdown for c in result["conclusions"])
+    assert "## Modality study" not in markdown
+
+
+def test_run_study_config_records_versions_and_settings(quick_run, synthetic_cube):
+    result, out, _ = quick_run
+    config = json.loads((out / "config.json").read_text())
+    assert config["cube"] == str(synthetic_cube.resolve())
+    assert config["studies"] == ["baseline", "flag"]
+    assert config["quick"] is True and config["random_state"] == 0
+    assert set(config["settings"]) == set(FULL_SETTINGS)
+    assert config["settings"]["neural_params"] == QUICK_SETTINGS["neural_params"]
+    assert config["settings"]["image_zooms"] == list(QUICK_SETTINGS["image_zooms"])
+    for package in ("python", "numpy", "scikit-learn", "torch"):
+        assert config["versions"][package]
+    assert config["seconds"] == pytest.approx(result["seconds"])
+
+
+def test_run_study_refuses_an_existing_folder_and_leaves_it(synthetic_cube, tmp_path):
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="exists"):
+        run_study(synthetic_cube, out, studies=("baseline",), quick=True, verbose=False)
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    assert (out / "mine.txt").read_text() == "keep me"
+    assert leftovers(tmp_path, "report") == []
+
+
+def test_run_study_overwrite_replaces_the_folder(synthetic_cube, tmp_path):
+    before = file_state(synthetic_cube)
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "mine.txt").write_text("old report")
+    run_study(
+        synthetic_cube, out, studies=("baseline",), quick=True, overwrite=True, verbose=False
+    )
+    names = {p.name for p in out.iterdir()}
+    assert "mine.txt" not in names and "report.md" in names and "baseline_scores.csv" in names
+    assert leftovers(tmp_path, "report") == []
+    assert file_state(synthetic_cube) == before
+
+
+@pytest.mark.parametrize(("error", "existing"), [(RuntimeError, False), (KeyboardInterrupt, True)])
+def test_a_failure_in_the_middle_leaves_nothing_behind(
+    synthetic_cube, tmp_path, monkeypatch, error, existing
+):
+    before = file_state(synthetic_cube)
+    out = tmp_path / "report"
+    if existing:
+        out.mkdir()
+        (out / "mine.txt").write_text("old report")
+    seen = []
+
+    def fail(*args, **kwargs):
+        # The figures of the data are already written in the temporary folder by now.
+        seen.extend(leftovers(tmp_path, "report"))
+        raise error("study failed")
+
+    monkeypatch.setattr(_studies, "baseline_study", fail)
+    with pytest.raises(error, match="study failed"):
+        run_study(
+            synthetic_cube,
+            out,
+            studies=("flag", "baseline"),
+            quick=True,
+            overwrite=True,
+            verbose=False,
+            flag_models=("tree-lines",),
+        )
+    assert len(seen) == 1 and seen[0].endswith(".tmp")  # there was a folder to clean up
+    assert leftovers(tmp_path, "report") == []
+    if existing:
+        assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    else:
+        assert not out.exists()
+    assert file_state(synthetic_cube) == before
+
+
+def test_run_study_rejects_bad_arguments_before_any_work(synthetic_cube, tmp_path):
+    out = tmp_path / "report"
+    with pytest.raises(FileNotFoundError, match="cube not found"):
+        run_study(tmp_path / "missing.h5", out, verbose=False)
+    with pytest.raises(ValueError, match=r"unknown studies \['nope'\]"):
+        run_study(synthetic_cube, out, studies=("baseline", "nope"), verbose=False)
+    with pytest.raises(TypeError, match="unknown study settings"):
+        run_study(synthetic_cube, out, verbose=False, max_epochs=3)
+    assert list(tmp_path.iterdir()) == []
