@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 
@@ -36,6 +36,18 @@ def resolve_device(device):
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+class _PlateauScheduler(LRScheduler):
+    """skorch's LRScheduler that lets go of its torch scheduler when training ends.
+
+    The scheduler object is only used while training (skorch builds a new one at the start of
+    every fit) and holds optimizer state that skops cannot persist; dropping it keeps fitted
+    estimators savable with skops.
+    """
+
+    def on_train_end(self, net, **kwargs):
+        self.lr_scheduler_ = None
 
 
 class _WeightedNet(NeuralNet):
@@ -205,13 +217,25 @@ class BaseNeuralEstimator(BaseEstimator):
         return seed
 
     # -- the net --------------------------------------------------------------------------------
-    def _callbacks(self):
+    def _callbacks(self, validate=None):
+        """skorch callbacks: with a validation split, the learning rate drops to 30 % after
+        ``patience // 3`` epochs without a better validation loss (the noisy labels make the
+        loss jump at a constant rate), and training stops after ``patience`` such epochs with
+        the best weights restored; a progress bar when ``verbose``."""
+        validate = self.validation_fraction > 0 if validate is None else validate
         callbacks = []
-        if self.validation_fraction > 0:
-            callbacks.append(
+        if validate:
+            plateau = _PlateauScheduler(
+                policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
+                monitor="valid_loss",
+                factor=0.3,
+                patience=max(self.patience // 3, 1),
+            )
+            callbacks += [
+                ("lr_scheduler", plateau),
                 ("early_stopping",
-                 EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
-            )  # fmt: skip
+                 EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True)),
+            ]  # fmt: skip
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
         return callbacks

@@ -25,7 +25,6 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 from skorch.utils import to_device
@@ -487,14 +486,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
 
     # -- the two nets ---------------------------------------------------------------------------
     def _stage_kwargs(self, split, max_epochs):
-        callbacks = []
-        if split is not None:
-            callbacks.append(
-                ("early_stopping",
-                 EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
-            )  # fmt: skip
-        if self.verbose:
-            callbacks.append(("progress_bar", ProgressBar()))
+        callbacks = self._callbacks(validate=split is not None)
         return {
             "optimizer": torch.optim.AdamW,
             "lr": self.lr,

@@ -113,7 +113,7 @@ _DOC_PARAMS = """
         Held out of the training data for early stopping (0 disables early stopping).
     patience : int, default=10
         Epochs without a better validation loss before training stops; the best weights are
-        restored.
+        restored. After ``patience // 3`` such epochs the learning rate drops to 30 %.
     scalar_keys : "auto", list of str or None, default="auto"
         SliceDict keys of per-object numbers the heads read next to the embeddings. ``"auto"``
         takes ``redshift`` when X holds it (as :func:`~sklearn_sfr.datasets.load_hisscube`'s
