@@ -18,7 +18,8 @@ time; sorted by RMSE. A last line says whether the best fusion is within 1.15 ti
 floor and below the best single-modality model (neural or tree on images or spectra alone).
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_accuracy.py [--cube PATH] [--n-objects N]
-[--image-zoom 2] [--spectrum-zoom 2] [--max-epochs 100] [--models image,spectrum,late]``.
+[--image-zoom 2] [--spectrum-zoom 2] [--max-epochs 100] [--models image,spectrum,late]
+[--n-jobs 2]`` (``--n-jobs`` trains that many models at once, in separate processes).
 Without ``--cube`` or ``--n-objects`` it builds the default cube (about 14,000 objects,
 4.6 GB, a few minutes) in a temporary folder; ``--cube PATH`` reuses that cube, or builds it
 there when it does not exist. Not part of the test suite.
@@ -183,6 +184,14 @@ def evaluate(name, description, modality, make, data, train, test, floor):
     return row
 
 
+def _evaluate_in_worker(key, description, modality, args, data, train, test, floor, threads):
+    """``evaluate`` in a worker process: the factories are rebuilt there (lambdas do not
+    pickle)."""
+    torch.set_num_threads(threads)
+    make = model_factories(args)[key][2]
+    return evaluate(key, description, modality, make, data, train, test, floor)
+
+
 def verdict(table):
     fusions = table[table["key"].isin(FUSIONS)]
     singles = table[table["key"].isin(SINGLE_MODALITY)]
@@ -238,7 +247,10 @@ def main(argv=None):
     parser.add_argument("--min-samples-leaf", type=int, default=20)
     parser.add_argument("--models", default=None, help="comma-separated keys (default: all)")
     parser.add_argument("--test-size", type=float, default=0.2)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per model")
+    parser.add_argument(
+        "--n-jobs", type=int, default=1, help="models trained at the same time (processes)"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -286,10 +298,22 @@ def main(argv=None):
         flush=True,
     )
 
-    rows = [
-        evaluate(key, description, modality, make, data, train, test, floor)
-        for key, (description, modality, make) in models.items()
-    ]
+    if args.n_jobs == 1:
+        rows = [
+            evaluate(key, description, modality, make, data, train, test, floor)
+            for key, (description, modality, make) in models.items()
+        ]
+    else:
+        # One process per model, one torch thread each: two models on two cores take about
+        # the time of one. The fit times below are then measured side by side, as run.
+        from joblib import Parallel, delayed
+
+        rows = Parallel(n_jobs=args.n_jobs, backend="loky")(
+            delayed(_evaluate_in_worker)(
+                key, description, modality, args, data, train, test, floor, args.threads
+            )
+            for key, (description, modality, _) in models.items()
+        )
     table = pd.DataFrame(rows).sort_values("rmse").reset_index(drop=True)
     print(f"\ntest RMSE (dex of log SFR), {len(test)} FLAG=0 objects, sorted")
     print(table.drop(columns="key").round(3).to_string(index=False))
