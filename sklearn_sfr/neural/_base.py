@@ -336,15 +336,19 @@ class BaseNeuralEstimator(BaseEstimator):
             self.net_.fit(sample, y2d)
         return self
 
-    def _forward(self, X):
+    def _prediction_inputs(self, X):
+        """X checked against the fitted shapes, as network inputs (a lazy dataset for a
+        HiSSCubeDataset)."""
         check_is_fitted(self, "net_")
         if isinstance(X, HiSSCubeDataset):
             self._check_shapes(self._dataset_sample(X))
-            inputs = self._scaled_dataset(X)
-        else:
-            arrays = self._arrays(X)
-            self._check_shapes(arrays)
-            inputs = self._net_inputs(arrays)
+            return self._scaled_dataset(X)
+        arrays = self._arrays(X)
+        self._check_shapes(arrays)
+        return self._net_inputs(arrays)
+
+    def _forward(self, X):
+        inputs = self._prediction_inputs(X)  # first: it raises NotFittedError before fit
         out = self.net_.forward(inputs, training=False)
         return out.detach().cpu().numpy().astype(np.float64)
 

@@ -660,15 +660,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         dict with keys "image" and "spectrum" of ndarrays of shape (n_samples, projection_dim)
             float64, each row of unit length.
         """
-        check_is_fitted(self, "net_")
-        if isinstance(X, HiSSCubeDataset):
-            self._check_shapes(self._dataset_sample(X))
-            inputs = self._scaled_dataset(X)
-        else:
-            arrays = self._arrays(X)
-            self._check_shapes(arrays)
-            inputs = self._net_inputs(arrays)
-        return _embeddings(self.net_, self.net_.module_, inputs)
+        return _embeddings(self.net_, self.net_.module_, self._prediction_inputs(X))
 
     def transform(self, X):
         """The joint embedding: image and spectrum projections, concatenated.
