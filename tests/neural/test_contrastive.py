@@ -129,7 +129,7 @@ def knn_pipeline():
     """A contrastive embedding + k-NN pipeline, pretrained on 400 objects, 100 held out."""
     X, y = _paired(n=500)
     contrastive = ContrastiveRegressor(
-        projection_dim=16, pretrain_epochs=30, max_epochs=1, batch_size=64, width=8,
+        projection_dim=16, pretrain_epochs=30, max_epochs=1, batch_size=32, width=8,
         embed_dim=16, random_state=0,
     )  # fmt: skip
     model = make_pipeline(contrastive, KNeighborsRegressor())
