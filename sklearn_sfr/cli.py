@@ -371,6 +371,7 @@ def _cmd_tune(args):
     from .model_selection._search import _shown_url
     from .utils._io import write_csv_atomic, write_text_atomic
 
+    _check_cube(args.cube)  # before anything is created: a bad cube leaves no empty --out
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url(args.storage if args.storage else out / "optuna.db")
