@@ -88,6 +88,7 @@ def test_make_cube_killed_mid_write_leaves_no_cube(tmp_path):
     assert out.exists()
 
 
+@pytest.mark.slow
 def test_study_killed_mid_run_publishes_no_report(synthetic_cube, tmp_path):
     before = file_state(synthetic_cube)
     out = tmp_path / "report"
