@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from ._version import __version__
@@ -62,6 +63,7 @@ def _print_info(path):
     from .datasets import HiSSCube
 
     with HiSSCube(path) as cube:
+        cube.validate()  # a damaged cube is an error, not a partial description
         frame = cube.read_frame()
         kind = "reference build" if cube.is_reference else cube._file.attrs["written_by"]
         print(f"{cube.path}  ({kind})")
@@ -214,8 +216,8 @@ def _check_cube(path):
 
     if not Path(path).is_file():
         raise _UserError(f"cube not found: {path}")
-    with HiSSCube(path):
-        pass
+    with HiSSCube(path) as cube:
+        cube.validate()
 
 
 def _add_study_parser(sub):
@@ -369,6 +371,7 @@ def _cmd_tune(args):
     from .model_selection._search import _shown_url
     from .utils._io import write_csv_atomic, write_text_atomic
 
+    _check_cube(args.cube)  # before anything is created: a bad cube leaves no empty --out
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url(args.storage if args.storage else out / "optuna.db")
@@ -568,12 +571,19 @@ def build_parser():
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    # One line that says what is wrong, like the errors: not the source line of the library.
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv=None):
     """Entry point of the ``sklearn-sfr`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -8,6 +8,7 @@ the file (the reference keeps them, and :class:`HiSSCube` reads them as missing 
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -27,6 +28,25 @@ def _column(data, name, path):
     if value.dtype.kind == "U":
         return pd.Series([v.strip() for v in value], dtype=object)
     return pd.Series(value.astype(value.dtype.newbyteorder("=")))
+
+
+@contextlib.contextmanager
+def _fits_table(path, what):
+    """The binary table in HDU1 of ``path``; unreadable files are errors naming the file."""
+    from astropy.io import fits
+
+    try:
+        hdul = fits.open(path, mode="readonly")
+    except (OSError, ValueError) as exc:  # astropy: "Empty or corrupt FITS file", truncation
+        raise ValueError(f"{path}: cannot be read as a FITS file ({what}): {exc}") from exc
+    with hdul:
+        if len(hdul) < 2 or not hasattr(hdul[1], "columns"):
+            raise ValueError(f"{path}: expected the {what} in HDU1")
+        try:
+            data = hdul[1].data
+        except (OSError, ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: the {what} in HDU1 cannot be read: {exc}") from exc
+        yield data
 
 
 def read_mpa_jhu(info_path, sfr_path, keys=None):
@@ -55,12 +75,7 @@ def read_mpa_jhu(info_path, sfr_path, keys=None):
     ValueError
         A file lacks a column or the two files differ in length; the message names the file.
     """
-    from astropy.io import fits
-
-    with fits.open(info_path, mode="readonly") as hdul:
-        if len(hdul) < 2 or not hasattr(hdul[1], "columns"):
-            raise ValueError(f"{info_path}: expected the gal_info table in HDU1")
-        info = hdul[1].data
+    with _fits_table(info_path, "gal_info table") as info:
         names = info.columns.names
         missing = [k for k in _KEYS if k not in names]
         if missing:
@@ -74,10 +89,7 @@ def read_mpa_jhu(info_path, sfr_path, keys=None):
             rows = np.flatnonzero(pd.MultiIndex.from_frame(key_frame).isin(wanted))
         cols = [c for c in GAL_INFO_COLUMNS if c in names and np.ndim(info[c][:1]) == 1]
         table = pd.DataFrame({c: _column(info[rows], c, info_path) for c in cols})
-    with fits.open(sfr_path, mode="readonly") as hdul:
-        if len(hdul) < 2 or not hasattr(hdul[1], "columns"):
-            raise ValueError(f"{sfr_path}: expected the SFR table in HDU1")
-        sfr = hdul[1].data
+    with _fits_table(sfr_path, "SFR table") as sfr:
         missing = [c for c in SFR_COLUMNS if c not in sfr.columns.names]
         if missing:
             raise ValueError(f"{sfr_path}: SFR table lacks column(s) {', '.join(missing)}")

@@ -39,6 +39,9 @@ _FIRST_SPECTRUM_COLUMNS = ("PLATEID", "MJD", "FIBERID", "RA", "DEC", "Z")
 
 LABEL_POLICIES = ("ivar", "first")
 
+#: Fields of a cutout reference: the frame, its row and the window (layout doc section 4.3).
+_REGION_FIELDS = ("ds_path", "ds_slice_idx", "x_min", "x_max", "y_min", "y_max")
+
 
 class HiSSCubeFormatError(ValueError):
     """A file is not a readable HiSS-Cube: the message names the file and the HDF5 path."""
@@ -163,7 +166,7 @@ class HiSSCube:
                 f"{self.path} cannot be opened as HDF5 (truncated or damaged?): {exc}"
             ) from exc
         try:
-            if "dense_cube" not in self._file:
+            if not isinstance(self._file.get("dense_cube"), h5py.Group):
                 raise HiSSCubeFormatError(
                     f"{self.path} has no /dense_cube group: not a HiSS-Cube ML cube"
                 )
@@ -188,10 +191,27 @@ class HiSSCube:
             raise HiSSCubeFormatError(f"{self.path}: cannot read {name}: {exc}") from exc
         return obj
 
+    def _compound(self, name, fields=("ds_path", "ds_slice_idx")):
+        """A region-reference table, refused clearly when it lacks the reference fields."""
+        ds = self._dataset(name)
+        missing = [f for f in fields if f not in (ds.dtype.names or ())]
+        if missing:
+            raise HiSSCubeFormatError(
+                f"{self.path}: {name} has dtype {ds.dtype}, not a reference table with the "
+                f"fields {list(fields)} (missing {missing})"
+            )
+        return ds
+
     def _count_objects(self):
         dense = self._file["dense_cube"]
         if "target_count" in dense.attrs:
-            n = int(dense.attrs["target_count"])
+            value = np.asarray(dense.attrs["target_count"])
+            if value.shape != () or value.dtype.kind not in "iu" or value < 0:
+                raise HiSSCubeFormatError(
+                    f"{self.path}: /dense_cube@target_count must be a non-negative integer, "
+                    f"got {dense.attrs['target_count']!r}"
+                )
+            n = int(value)
         else:
             # A reference file with no spectra has no target_count (section 6).
             name = "dense_cube/0/ml_spectrum/spectral_1d_cube_zoom_0"
@@ -202,18 +222,35 @@ class HiSSCube:
         if zoom not in ZOOMS:
             raise ValueError(f"{what} must be one of {ZOOMS}, got {zoom!r}")
 
-    def _read(self, name, index, expected_tail=None):
+    def _array(self, name, expected_tail):
+        """The numeric dataset ``name`` of shape (>= n_objects, *expected_tail), or a clear
+        error naming the file, the dataset and what is wrong."""
+        import h5py
+
         ds = self._dataset(name)
+        if not isinstance(ds, h5py.Dataset) or not ds.shape:
+            raise HiSSCubeFormatError(
+                f"{self.path}: {name} is not an array dataset (found {type(ds).__name__} "
+                f"{getattr(ds, 'shape', '')})"
+            )
         if ds.shape[0] < self.n_objects:
             raise HiSSCubeFormatError(
                 f"{self.path}: {name} has {ds.shape[0]} rows but the cube has "
                 f"{self.n_objects} objects"
             )
-        if expected_tail is not None and tuple(ds.shape[1:]) != tuple(expected_tail):
+        if tuple(ds.shape[1:]) != tuple(expected_tail):
             raise HiSSCubeFormatError(
                 f"{self.path}: {name} has shape {ds.shape}, expected (n, "
                 f"{', '.join(map(str, expected_tail))})"
             )
+        if ds.dtype.kind not in "iuf":
+            raise HiSSCubeFormatError(
+                f"{self.path}: {name} has dtype {ds.dtype}, expected floating-point numbers"
+            )
+        return ds
+
+    def _read(self, name, index, expected_tail):
+        ds = self._array(name, expected_tail)
         rows, inverse, scalar = _index_rows(index, self.n_objects)
         try:
             out = _read_rows(ds, rows)
@@ -253,6 +290,28 @@ class HiSSCube:
         """Whether the file holds image cutouts (spectrum-only cubes have none)."""
         return "dense_cube/0/ml_image/cutout_3d_cube_zoom_0" in self._file
 
+    def validate(self):
+        """Check the layout without reading the arrays; return ``self``.
+
+        Every zoom's image cutouts and errors (when the cube has images), every level's
+        spectra and errors, their shapes, dtypes and row counts, the spectrum references and
+        the label table are checked, so that a damaged cube fails here, with the file and the
+        HDF5 path in the message, instead of in the middle of a long run.
+
+        Raises
+        ------
+        HiSSCubeFormatError
+        """
+        for z in ZOOMS:
+            if self.has_images():
+                s = CUTOUT_SIZES[z]
+                self._array(self._image_name(z), (5, s, s))
+                self._array(f"dense_cube/{z}/ml_image/errors", (5, s, s))
+            for name in (f"spectral_1d_cube_zoom_{z}", "errors"):
+                self._array(f"dense_cube/{z}/ml_spectrum/{name}", (n_wavelength(z),))
+        self.read_frame(slice(0, 0))  # builds the frame: checks the references and labels
+        return self
+
     # -- images -----------------------------------------------------------------------------
     def _image_name(self, zoom):
         return f"dense_cube/{zoom}/ml_image/cutout_3d_cube_zoom_{zoom}"
@@ -279,7 +338,7 @@ class HiSSCube:
         # Section 5.3: slot b holds the b-th band to appear in the first spectrum's cutout row;
         # the FILTER of each slot is in the header its metadata reference points to.
         name = f"dense_cube/{zoom}/ml_image/image_metadata_refs"
-        refs = self._dataset(name)[: self.n_objects, :, 0]
+        refs = self._compound(name)[: self.n_objects, :, 0]
         cache = {}
         perms = np.empty((self.n_objects, 5), dtype=np.int64)
         for t in range(self.n_objects):
@@ -373,7 +432,7 @@ class HiSSCube:
         ``sigma`` None (and ``flux`` an unweighted mean) when only the frame errors are missing.
         """
         name = f"dense_cube/{zoom}/ml_image/image_cutout_refs"
-        refs = self._dataset(name)[t]  # (5, REF_SLOTS)
+        refs = self._compound(name, _REGION_FIELDS)[t]  # (5, REF_SLOTS)
         s = CUTOUT_SIZES[zoom]
         flux = np.empty((5, s, s), dtype=np.float32)
         sigma = np.empty((5, s, s), dtype=np.float32)
@@ -424,7 +483,7 @@ class HiSSCube:
         name = f"dense_cube/{zoom}/ml_image/image_cutout_refs"
         if name not in self._file:
             return images
-        second = _read_rows(self._dataset(name), rows)[:, :, 1]["ds_path"]
+        second = _read_rows(self._compound(name), rows)[:, :, 1]["ds_path"]
         multi = np.flatnonzero((second != b"").any(axis=1))
         if multi.size == 0:
             return images
@@ -491,7 +550,7 @@ class HiSSCube:
     @cached_property
     def _spectrum_rows(self):
         """(object, spectrum row, order) triples from ``spec_metadata_refs`` at zoom 0."""
-        refs = self._dataset("dense_cube/0/ml_spectrum/spec_metadata_refs")[: self.n_objects]
+        refs = self._compound("dense_cube/0/ml_spectrum/spec_metadata_refs")[: self.n_objects]
         filled = refs["ds_path"] != b""
         # Readers stop at the first empty slot.
         filled &= np.cumprod(filled, axis=1).astype(bool)
@@ -506,26 +565,61 @@ class HiSSCube:
             {"object": obj, "order": slot, "spectrum": refs["ds_slice_idx"][obj, slot]}
         )
 
+    def _read_table(self, key, what):
+        """A pandas table stored in the cube, with errors that name the file and the key."""
+        try:
+            table = pd.read_hdf(self.path, key, mode="r")
+        except ImportError as exc:  # PyTables missing
+            raise ImportError(
+                f"reading {what} of {self.path} needs PyTables (pip install tables)"
+            ) from exc
+        except Exception as exc:
+            raise HiSSCubeFormatError(f"{self.path}: cannot read {what} /{key}: {exc}") from exc
+        if not isinstance(table, pd.DataFrame):
+            raise HiSSCubeFormatError(
+                f"{self.path}: {what} /{key} is a {type(table).__name__}, not a table"
+            )
+        return table.reset_index(drop=True)
+
     def _spectrum_table(self):
         """One row per spectrum: the merged label table, or the FITS headers without one."""
         if MERGED_LABEL_KEY in self._file:
-            try:
-                table = pd.read_hdf(self.path, MERGED_LABEL_KEY, mode="r")
-            except ImportError as exc:  # PyTables missing
-                raise ImportError(
-                    f"reading the label table of {self.path} needs PyTables (pip install tables)"
-                ) from exc
-            except Exception as exc:
-                raise HiSSCubeFormatError(
-                    f"{self.path}: cannot read the label table /{MERGED_LABEL_KEY}: {exc}"
-                ) from exc
-            return table.reset_index(drop=True)
+            table = self._read_table(MERGED_LABEL_KEY, "the label table")
+            self._check_label_columns(table)
+            return table
         warnings.warn(
             f"{self.path} has no label table /{MERGED_LABEL_KEY}: labels are missing",
             stacklevel=3,
         )
         meta = self._dataset("fits_spectra_metadata")[:]
         return pd.DataFrame([json.loads(h) for h in meta["header"]])
+
+    def _check_label_columns(self, table):
+        """Refuse label values that are not numbers; warn when the labels are absent.
+
+        Missing values (an unmatched spectrum) are fine, but a text such as ``"high"`` would
+        silently become a missing label when coerced, so it is an error naming the column.
+        """
+        where = f"{self.path}: the label table /{MERGED_LABEL_KEY}"
+        for col in (*_LABEL_COLUMNS, "FLAG"):
+            if col not in table:
+                continue
+            values = table[col]
+            if values.dtype.kind in "biuf":
+                continue
+            bad = pd.to_numeric(values, errors="coerce").isna() & values.notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise HiSSCubeFormatError(
+                    f"{where} has non-numeric values in column {col!r} (dtype {values.dtype}, "
+                    f"e.g. row {row}: {values.iloc[row]!r})"
+                )
+        absent = [col for col in ("AVG", "FLAG") if col not in table]
+        if absent:
+            warnings.warn(
+                f"{where} has no column {', '.join(absent)}: those labels are missing",
+                stacklevel=4,
+            )
 
     def read_frame(self, index=None):
         """Per-object labels and metadata as a DataFrame aligned with the arrays.
@@ -569,7 +663,7 @@ class HiSSCube:
             first["object_type"].reindex(frame.index) if "object_type" in first else "unknown"
         )
         if TARGET_TABLE_KEY in self._file:
-            extra = pd.read_hdf(self.path, TARGET_TABLE_KEY, mode="r").reset_index(drop=True)
+            extra = self._read_table(TARGET_TABLE_KEY, "the per-object table")
             if len(extra) != self.n_objects:
                 raise HiSSCubeFormatError(
                     f"{self.path}: /{TARGET_TABLE_KEY} has {len(extra)} rows for "

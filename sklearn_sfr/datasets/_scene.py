@@ -271,7 +271,10 @@ def load_scene(
         what = "folder" if root.is_dir() else "path, which is not a folder"
         raise FileNotFoundError(f"no {CSV_NAME} in {root} ({what}); is this a Scene set?")
     # Strings stay strings (a label like "NA" must not become NaN); numbers are parsed below.
-    table = pd.read_csv(csv, dtype=str, keep_default_na=False, na_values=[""])
+    try:
+        table = pd.read_csv(csv, dtype=str, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{csv} cannot be read as a CSV table: {exc}") from exc
     if table.empty:
         raise ValueError(f"{csv} has no rows")
     named = _find_columns(table, csv)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 import warnings
 from pathlib import Path
 
@@ -184,11 +184,12 @@ class HiSSCubeWriter:
         self.sfr_source = sfr_source
         self.with_images = bool(with_images)
         self.attrs = {}
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(fd)
-        self._tmp = Path(tmp)
+        # A fresh name beside the target (same file system: the final rename is atomic),
+        # created with mode 0o666 so the umask gives the cube the usual permissions (mkstemp's
+        # 0o600 would make it private to its writer).
+        tag = f"{os.getpid()}.{secrets.token_hex(4)}"
+        self._tmp = self.path.parent / f".{self.path.name}.{tag}.tmp"
+        os.close(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         self._targets_written = 0
         self._spectra_written = 0
         self._spectrum_target = np.full(self.n_spectra, -1, dtype=np.int64)

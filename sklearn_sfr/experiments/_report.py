@@ -472,12 +472,14 @@ def run_study(
         ``tables`` (study name -> summary DataFrame), ``scores`` (study name -> full scores),
         ``conclusions`` (list of str), ``out`` (Path), ``seconds`` (float).
     """
-    from ..datasets import load_hisscube
+    from ..datasets import HiSSCube, load_hisscube
     from . import _studies
 
     cube, out = Path(cube), Path(out)
     if not cube.is_file():
         raise FileNotFoundError(f"cube not found: {cube}")
+    with HiSSCube(cube) as opened:
+        opened.validate()  # a damaged zoom fails now, not after an hour of other studies
     unknown = [s for s in studies if s not in STUDIES]
     if unknown:
         raise ValueError(f"unknown studies {unknown}; choose from {list(STUDIES)}")

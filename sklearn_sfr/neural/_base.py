@@ -9,6 +9,7 @@ to scale physical units, how to keep a 1-D target from broadcasting, and the los
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -322,6 +323,12 @@ class BaseNeuralEstimator(BaseEstimator):
         self.scalar_keys_ = self._resolve_scalar_keys(X)
         # Out of core, the scaling is learnt on a sample and items are read while training.
         arrays = self._dataset_sample(X) if lazy else self._arrays(X)
+        n_rows = len(X) if lazy else len(next(iter(arrays.values())))
+        if self.validation_fraction > 0 and math.ceil(self.validation_fraction * n_rows) >= n_rows:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} holds out every one of the "
+                f"{n_rows} samples, leaving none to train on; use validation_fraction=0"
+            )
         self.input_shapes_ = {k: v.shape[1:] for k, v in arrays.items()}
         self.scaler_ = InputScaler().fit(arrays)
         sample = self._net_inputs(arrays, sample_weight)
@@ -363,6 +370,8 @@ class BaseNeuralEstimator(BaseEstimator):
 
 def check_regression_target(y, n_samples, *, allow_nan=False):
     """A 1-D float target with one value per sample (2-D targets are refused)."""
+    if n_samples == 0:
+        raise ValueError("X has no samples; at least one is required")
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]

@@ -160,6 +160,8 @@ validation_fraction, patience, scalar_keys, random_state, device, verbose, net_k
         self
         """
         n = len(X) if is_multimodal(X) else np.asarray(X).shape[0]
+        if n == 0:
+            raise ValueError("X has no samples; at least one is required")
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != n:
             raise ValueError(f"y must be 1-D with {n} labels, got shape {y.shape}")
@@ -167,7 +169,9 @@ validation_fraction, patience, scalar_keys, random_state, device, verbose, net_k
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
-            raise ValueError(f"y has a single class {self.classes_[0]!r}; need at least two")
+            raise ValueError(
+                f"y has a single class {self.classes_.tolist()[0]!r}; need at least two"
+            )
         codes = encoder.transform(y).astype(np.int64)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
