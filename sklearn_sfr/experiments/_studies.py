@@ -3,6 +3,8 @@ fold, or per configuration), all on one fixed, seeded train/test split."""
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 
@@ -71,8 +73,22 @@ _COMMON_DOC = """
 
 def _doc(extra="", pred_extra=""):
     def decorate(func):
-        func.__doc__ = func.__doc__.replace(
-            "{common}", _COMMON_DOC.format(extra=extra, pred_extra=pred_extra).strip("\n")
+        # The docstrings and the shared block are indented differently: dedent both, so that
+        # numpydoc and doctest see one consistent docstring.
+        first, _, body = func.__doc__.partition("\n")
+        lines = body.splitlines()
+        indent = min(
+            len(line) - len(line.lstrip())
+            for line in lines
+            if line.strip() and line.strip() != "{common}"
+        )
+        common = textwrap.dedent(_COMMON_DOC.format(extra=extra, pred_extra=pred_extra))
+        func.__doc__ = "\n".join(
+            [first]
+            + [
+                common.strip("\n") if line.strip() == "{common}" else line[indent:]
+                for line in lines
+            ]
         )
         return func
 
