@@ -53,8 +53,11 @@ numpydoc_validation_checks = set()
 # private helpers named in prose. Everything inside sklearn_sfr's public API must resolve.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(numpy|np|scipy|pandas|pd|sklearn|skorch|torch|optuna|h5py|astropy|photutils"
-     r"|matplotlib|imblearn|joblib|skimage|speclite)(\..*)?"),
+    (
+        r"py:.*",
+        r"(numpy|np|scipy|pandas|pd|sklearn|skorch|torch|optuna|h5py|astropy|photutils"
+        r"|matplotlib|imblearn|joblib|skimage|speclite)(\..*)?",
+    ),
     (r"py:.*", r"sklearn_sfr\..*\._.*"),  # private modules named in docstrings
     (r"py:.*", r"(DataFrame|Bunch|SliceDict|Pipeline|Figure|Axes|ndarray|Study|Trial)"),
     (r"py:.*", r"(os|pathlib|typing|collections|tempfile)\..*"),  # the standard library

@@ -9,7 +9,8 @@ Before any neural network, the study asks how far a decision tree gets on each m
 * ``tree-spectrum``: the spectrum's pixels, rebinned;
 * ``tree-lines``: emission-line fluxes, equivalent widths and the 4000 A break measured by
   :class:`~sklearn_sfr.features.SpectralLineFeatures`;
-* ``tree-pixels``: the cutouts' pixels, flattened by :class:`~sklearn_sfr.preprocessing.FlattenBands`;
+* ``tree-pixels``: the cutouts' pixels, flattened by
+  :class:`~sklearn_sfr.preprocessing.FlattenBands`;
 * ``tree-photometry``: magnitudes, colours and sizes measured by
   :class:`~sklearn_sfr.features.PhotometryFeatures`.
 

@@ -17,8 +17,14 @@ COLOURS = {"image": "#4c72b0", "spectrum": "#dd8452", "joint": "#55a868", "out":
 def box(ax, x, y, text, kind, w=0.26, h=0.11):
     """A labelled box centred at (x, y); returns its centre for the arrows."""
     patch = FancyBboxPatch(
-        (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.01", fc=COLOURS[kind], alpha=0.25,
-        ec=COLOURS[kind], lw=1.5,
+        (x - w / 2, y - h / 2),
+        w,
+        h,
+        boxstyle="round,pad=0.01",
+        fc=COLOURS[kind],
+        alpha=0.25,
+        ec=COLOURS[kind],
+        lw=1.5,
     )
     ax.add_patch(patch)
     ax.text(x, y, text, ha="center", va="center", fontsize=8)
@@ -27,7 +33,9 @@ def box(ax, x, y, text, kind, w=0.26, h=0.11):
 
 def arrow(ax, start, end, h=0.11):
     ax.annotate(
-        "", xy=(end[0], end[1] + h / 2), xytext=(start[0], start[1] - h / 2),
+        "",
+        xy=(end[0], end[1] + h / 2),
+        xytext=(start[0], start[1] - h / 2),
         arrowprops={"arrowstyle": "->", "lw": 1.2},
     )
 
