@@ -45,12 +45,14 @@ print(data.frame[["Z", "AVG", "P16", "P84", "object_type"]].head())
 # %%
 # The cutouts
 # -----------
-# Each row is one object: the five bands and a false-colour composite (g, r, i). Images
+# Three galaxies, from the most passive to the most star-forming of the cube. Each row is
+# one object: the five bands and a false-colour composite (g, r, i). Images
 # are in nanomaggies; an asinh stretch shows the faint outskirts and the bright core at
 # once. Some cutouts hold a neighbouring object besides the target at the centre.
 from sklearn_sfr.plotting import plot_cutouts
 
-order = np.argsort(data.y)
+galaxies = np.flatnonzero(data.frame["object_type"] == "galaxy")
+order = galaxies[np.argsort(data.y[galaxies])]  # galaxies from the lowest log SFR up
 picks = order[[0, len(order) // 2, -1]]
 titles = [f"log SFR {data.y[i]:.1f}, z={data.frame['Z'].iloc[i]:.2f}" for i in picks]
 fig = plot_cutouts(data.X["image"][picks], titles=titles)
