@@ -133,8 +133,19 @@ def _constant_doc(app, what, name, obj, options, lines):
 
 
 def _skip_member(app, what, name, obj, skip, options):
-    """Leave out the ``set_*_request`` methods scikit-learn generates on every estimator."""
+    """Document a class's own and sklearn_sfr-inherited members, not those of its bases.
+
+    The estimators inherit ``fit`` and ``predict`` from private sklearn_sfr base classes, so
+    inherited members are on; what scikit-learn, skorch or torch define (``get_params``,
+    ``set_output``, ``nn.Module.train``, the ``set_*_request`` methods) is theirs to document.
+    """
+    if what != "class":
+        return None
     if name.startswith("set_") and name.endswith("_request"):
+        return True
+    target = getattr(obj, "fget", obj)  # a property's getter names its module
+    module = getattr(target, "__module__", None) or ""
+    if module and not module.startswith("sklearn_sfr"):
         return True
     return None
 
