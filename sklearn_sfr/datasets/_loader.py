@@ -102,11 +102,11 @@ def load_hisscube(
     data : :class:`~sklearn.utils.Bunch`
         ``X`` (a :class:`skorch.helper.SliceDict` with keys ``image`` (n, 5, S, S) and
         ``spectrum`` (n, L), float32, plus the errors if asked, and the metadata keys ``flag``
-        and ``redshift`` (n,), which models ignore but :class:`~sklearn_sfr.preprocessing.
-        FlagFilter`, :func:`~sklearn_sfr.preprocessing.flag_scorer` and spectral features
-        read), ``y`` (n,) float64, ``frame``
-        (DataFrame of metadata aligned with X), ``wavelength`` (L,), ``band_names``,
-        ``noise_floor`` (float or None), ``DESCR``.
+        and ``redshift`` (n,), which models ignore but
+        :class:`~sklearn_sfr.preprocessing.FlagFilter`,
+        :func:`~sklearn_sfr.preprocessing.flag_scorer` and spectral features read),
+        ``y`` (n,) float64, ``frame`` (DataFrame of metadata aligned with X),
+        ``wavelength`` (L,), ``band_names``, ``noise_floor`` (float or None), ``DESCR``.
     (X, y) : tuple
         If ``return_X_y`` is True.
 

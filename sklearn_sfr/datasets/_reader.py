@@ -44,7 +44,20 @@ _REGION_FIELDS = ("ds_path", "ds_slice_idx", "x_min", "x_max", "y_min", "y_max")
 
 
 class HiSSCubeFormatError(ValueError):
-    """A file is not a readable HiSS-Cube: the message names the file and the HDF5 path."""
+    """A file is not a readable HiSS-Cube: the message names the file and the HDF5 path.
+
+    Examples
+    --------
+    >>> import os, tempfile, h5py
+    >>> from sklearn_sfr.datasets import HiSSCube, HiSSCubeFormatError
+    >>> path = os.path.join(tempfile.mkdtemp(), "empty.h5")
+    >>> h5py.File(path, "w").close()
+    >>> try:
+    ...     HiSSCube(path)
+    ... except HiSSCubeFormatError as error:
+    ...     print(str(error).split(": ")[-1])
+    not a HiSS-Cube ML cube
+    """
 
 
 def _index_rows(index, n):

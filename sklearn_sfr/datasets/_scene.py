@@ -110,6 +110,22 @@ class LazyImageArray:
         One image file per row.
     size : (int, int)
         Height and width every image is resized to.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from matplotlib.image import imsave
+    >>> from sklearn_sfr.datasets import LazyImageArray
+    >>> folder = tempfile.mkdtemp()
+    >>> paths = [os.path.join(folder, f"{i}.png") for i in range(3)]
+    >>> for i, p in enumerate(paths):
+    ...     imsave(p, np.full((20, 20, 3), i / 3))
+    >>> images = LazyImageArray(paths, (8, 8))
+    >>> images.shape, images[[0, 2]].shape          # nothing decoded yet
+    ((3, 3, 8, 8), (2, 3, 8, 8))
+    >>> np.asarray(images[1:]).shape                 # decoded now
+    (2, 3, 8, 8)
     """
 
     dtype = np.dtype(np.float32)

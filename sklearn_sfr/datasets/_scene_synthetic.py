@@ -240,8 +240,9 @@ def make_synthetic_scene(
         Side of the written PNGs in pixels (:func:`load_scene` resizes them).
     videos_per_class : int, default=5
         Videos each class's frames are cut from (runs of consecutive frames).
-    mfcc_prefix : str, default="MFCC_"
-        Header of the MFCC columns (``"mfcc_"`` writes lower case names).
+    mfcc_prefix : str
+        Header of the MFCC columns, ``"MFCC_"`` by default (``"mfcc_"`` writes lower case
+        names).
     random_state : int, default=0
         Seed; the same seed writes the same files.
     overwrite : bool, default=False

@@ -152,6 +152,25 @@ def evaluate_models(
         for the cross-validation folds and ``"test"`` for the held-out test objects).
     predictions : DataFrame
         Test predictions: ``model``, ``position`` (row of X), ``y_true``, ``y_pred``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyRegressor
+    >>> from sklearn.tree import DecisionTreeRegressor
+    >>> from sklearn_sfr.experiments import evaluate_models, study_split
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 3))
+    >>> y = X[:, 0] + 0.1 * rng.normal(size=100)
+    >>> train, test = study_split(100, test_size=0.2, random_state=0)
+    >>> models = {"mean": DummyRegressor(), "tree": DecisionTreeRegressor(max_depth=3)}
+    >>> scores, predictions = evaluate_models(models, X, y, train=train, test=test, cv=2)
+    >>> scores[["model", "split", "fold"]].values.tolist()[:3]
+    [['mean', 'cv', 0], ['mean', 'cv', 1], ['mean', 'test', 0]]
+    >>> bool(scores.query("split == 'test'").set_index("model").rmse.idxmin() == "tree")
+    True
+    >>> len(predictions)
+    40
     """
     y = np.asarray(y, dtype=np.float64)
     train, test = np.asarray(train), np.asarray(test)

@@ -151,6 +151,14 @@ def scene_splitter(split, n_splits=3, random_state=0):
     ``"random"``: :class:`~sklearn.model_selection.StratifiedKFold` with shuffling.
     ``"blocked"``: :class:`~sklearn_sfr.model_selection.BlockedFrameSplit`, to be given the
     CLASS2 labels as ``groups`` (each class's frames are one sequence, in video order).
+
+    Examples
+    --------
+    >>> from sklearn_sfr.experiments import scene_splitter
+    >>> scene_splitter("random", n_splits=3)
+    StratifiedKFold(n_splits=3, random_state=0, shuffle=True)
+    >>> scene_splitter("blocked", n_splits=3)
+    BlockedFrameSplit(gap=0, n_splits=3)
     """
     from sklearn.model_selection import StratifiedKFold
 

@@ -3,6 +3,8 @@ fold, or per configuration), all on one fixed, seeded train/test split."""
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 
@@ -71,8 +73,22 @@ _COMMON_DOC = """
 
 def _doc(extra="", pred_extra=""):
     def decorate(func):
-        func.__doc__ = func.__doc__.replace(
-            "{common}", _COMMON_DOC.format(extra=extra, pred_extra=pred_extra).strip("\n")
+        # The docstrings and the shared block are indented differently: dedent both, so that
+        # numpydoc and doctest see one consistent docstring.
+        first, _, body = func.__doc__.partition("\n")
+        lines = body.splitlines()
+        indent = min(
+            len(line) - len(line.lstrip())
+            for line in lines
+            if line.strip() and line.strip() != "{common}"
+        )
+        common = textwrap.dedent(_COMMON_DOC.format(extra=extra, pred_extra=pred_extra))
+        func.__doc__ = "\n".join(
+            [first]
+            + [
+                common.strip("\n") if line.strip() == "{common}" else line[indent:]
+                for line in lines
+            ]
         )
         return func
 
@@ -142,6 +158,19 @@ def modality_study(
         fusion : str, default="intermediate"
             The fusion strategy of the multi-modal model.
     {common}
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from sklearn_sfr.datasets import load_hisscube, make_synthetic_cube
+        >>> path = make_synthetic_cube(os.path.join(tempfile.mkdtemp(), "c.h5"), n_objects=60,
+        ...                            random_state=0)
+        >>> from sklearn_sfr.experiments import modality_study
+        >>> data = load_hisscube(path, image_zoom=3, spectrum_zoom=3, flag=0)
+        >>> tiny = {"max_epochs": 1, "width": 4, "embed_dim": 8, "device": "cpu"}
+        >>> scores, _ = modality_study(data, neural_params=tiny)
+        >>> scores[["model", "modality"]].values.tolist()
+        [['image', 'image'], ['spectrum', 'spectrum'], ['fusion (intermediate)', 'both']]
     """
     built = {
         "image": _model("image", random_state, neural_params),
@@ -183,6 +212,20 @@ def fusion_study(
         contrastive : bool, default=True
             Also run :class:`~sklearn_sfr.neural.ContrastiveRegressor`.
     {common}
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from sklearn_sfr.datasets import load_hisscube, make_synthetic_cube
+        >>> path = make_synthetic_cube(os.path.join(tempfile.mkdtemp(), "c.h5"), n_objects=60,
+        ...                            random_state=0)
+        >>> from sklearn_sfr.experiments import fusion_study
+        >>> data = load_hisscube(path, image_zoom=3, spectrum_zoom=3, flag=0)
+        >>> tiny = {"max_epochs": 1, "width": 4, "embed_dim": 8, "device": "cpu"}
+        >>> scores, _ = fusion_study(data, fusions=["early", "late"], contrastive=False,
+        ...                          neural_params=tiny)
+        >>> scores[["model", "fusion"]].values.tolist()
+        [['fusion (early)', 'early'], ['fusion (late)', 'late']]
     """
     built = {
         f"fusion ({f})": _model("fusion", random_state, neural_params, fusion=f) for f in fusions
@@ -236,6 +279,19 @@ def resolution_study(
         model_params : dict, default=None
             Parameters of the model (e.g. ``{"fusion": "late"}``).
     {common}
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from sklearn_sfr.datasets import load_hisscube, make_synthetic_cube
+        >>> path = make_synthetic_cube(os.path.join(tempfile.mkdtemp(), "c.h5"), n_objects=60,
+        ...                            random_state=0)
+        >>> from sklearn_sfr.experiments import resolution_study
+        >>> tiny = {"max_epochs": 1, "width": 4, "embed_dim": 8, "device": "cpu"}
+        >>> scores, _ = resolution_study(path, image_zooms=[3], spectrum_zooms=[2, 3],
+        ...                              neural_params=tiny)
+        >>> scores[["image_size", "spectrum_length"]].values.tolist()
+        [[8, 1155], [8, 577]]
     """
     all_scores, all_predictions = [], []
     for image_zoom in image_zooms:
@@ -292,6 +348,17 @@ def flag_study(
             Names of :func:`~sklearn_sfr.model_selection.make_model`.
         image_zoom, spectrum_zoom : {0, 1, 2, 3}, default=2
     {common}
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from sklearn_sfr.datasets import load_hisscube, make_synthetic_cube
+        >>> path = make_synthetic_cube(os.path.join(tempfile.mkdtemp(), "c.h5"), n_objects=60,
+        ...                            random_state=0)
+        >>> from sklearn_sfr.experiments import flag_study
+        >>> scores, _ = flag_study(path, models=["tree-lines"])
+        >>> scores[["model", "trained_on"]].values.tolist()
+        [['tree-lines', 'FLAG=0'], ['tree-lines', 'all labelled']]
     """
     data = load_hisscube(cube, image_zoom=image_zoom, spectrum_zoom=spectrum_zoom, flag=None)
     labelled = np.isfinite(data.y)
@@ -331,11 +398,29 @@ def has_neighbour(data, *, random_state=0):
     The cube's truth (``n_neighbours`` of a synthetic cube) where it has it, else what
     :class:`~sklearn_sfr.preprocessing.ObjectIsolator` detects (another source found).
 
+    Parameters
+    ----------
+    data : Bunch
+        From :func:`~sklearn_sfr.datasets.load_hisscube` with images.
+    random_state : int, default=0
+        Seeds the detection's noise replacement (used only without the truth).
+
     Returns
     -------
     mask : ndarray of bool
     source : str
         ``"truth"`` or ``"detected"``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn_sfr.datasets import load_hisscube, make_synthetic_cube
+    >>> from sklearn_sfr.experiments import has_neighbour
+    >>> path = make_synthetic_cube(os.path.join(tempfile.mkdtemp(), "c.h5"), n_objects=40,
+    ...                            neighbour_fraction=0.5, random_state=0)
+    >>> mask, source = has_neighbour(load_hisscube(path, image_zoom=3, spectrum_zoom=3))
+    >>> source, mask.dtype, bool(mask.any())
+    ('truth', dtype('bool'), True)
     """
     if "n_neighbours" in data.frame:
         return data.frame["n_neighbours"].to_numpy() > 0, "truth"
@@ -371,6 +456,18 @@ def isolation_study(
         models : sequence of str, default=("tree-photometry",)
             Names of :func:`~sklearn_sfr.model_selection.make_model` that read images.
     {common}
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from sklearn_sfr.datasets import load_hisscube, make_synthetic_cube
+        >>> path = make_synthetic_cube(os.path.join(tempfile.mkdtemp(), "c.h5"), n_objects=60,
+        ...                            random_state=0)
+        >>> from sklearn_sfr.experiments import isolation_study
+        >>> data = load_hisscube(path, image_zoom=3, spectrum_zoom=3, flag=0)
+        >>> scores, _ = isolation_study(data)
+        >>> scores[["isolation", "objects"]].values.tolist()[::3]
+        [['none', 'all'], ['ObjectIsolator', 'all']]
     """
     from ..metrics import regression_report
 

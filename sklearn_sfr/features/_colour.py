@@ -125,7 +125,7 @@ class ColourFeatures(_ImageTransformer):
         return out
 
     def transform(self, X):
-        """Histograms then thumbnail cells, channel by channel: (n, n_features_out_)."""
+        """Histograms then thumbnail cells, channel by channel: ``(n, n_features_out_)``."""
         check_is_fitted(self)
         images = self._images_of(X)
         if tuple(images.shape[1:]) != self.image_shape_:

@@ -116,19 +116,19 @@ def model_modalities(name):
 def make_model(name, *, random_state=0, **params):
     """A fresh, unfitted Pipeline for one of the study's named models.
 
-    ==================  ===========================================================
-    name                steps
-    ==================  ===========================================================
-    ``image``           ``model``: :class:`~sklearn_sfr.neural.ImageRegressor`
-    ``spectrum``        ``model``: :class:`~sklearn_sfr.neural.SpectrumRegressor`
-    ``fusion``          ``model``: :class:`~sklearn_sfr.neural.FusionRegressor`
-    ``contrastive``     ``model``: :class:`~sklearn_sfr.neural.ContrastiveRegressor`
-    ``tree-spectrum``   ``select`` (ModalitySelector("spectrum")), ``rebin``
-                        (SpectrumRebin(2)), ``model`` (DecisionTreeRegressor)
-    ``tree-lines``      ``lines`` (SpectralLineFeatures), ``model``
-    ``tree-photometry`` ``photometry`` (PhotometryFeatures), ``model``
-    ``tree-pixels``     ``flatten`` (FlattenBands), ``model``
-    ==================  ===========================================================
+    ===================  ==========================================================
+    name                 steps
+    ===================  ==========================================================
+    ``image``            ``model``: :class:`~sklearn_sfr.neural.ImageRegressor`
+    ``spectrum``         ``model``: :class:`~sklearn_sfr.neural.SpectrumRegressor`
+    ``fusion``           ``model``: :class:`~sklearn_sfr.neural.FusionRegressor`
+    ``contrastive``      ``model``: :class:`~sklearn_sfr.neural.ContrastiveRegressor`
+    ``tree-spectrum``    ``select`` (ModalitySelector("spectrum")), ``rebin``
+                         (SpectrumRebin(2)), ``model`` (DecisionTreeRegressor)
+    ``tree-lines``       ``lines`` (SpectralLineFeatures), ``model``
+    ``tree-photometry``  ``photometry`` (PhotometryFeatures), ``model``
+    ``tree-pixels``      ``flatten`` (FlattenBands), ``model``
+    ===================  ==========================================================
 
     The trees start with ``min_samples_leaf=20``; every other parameter is the estimator's
     default. The pipelines take ``load_hisscube(...).X`` at any zoom and level (the neural

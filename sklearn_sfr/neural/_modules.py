@@ -685,8 +685,8 @@ class FusionNet(nn.Module):
 
         Parameters
         ----------
-        image : Tensor of shape (B, *image_shape), default=None
-        spectrum : Tensor of shape (B, *spectrum_shape), default=None
+        image : Tensor of shape ``(B, *image_shape)``, default=None
+        spectrum : Tensor of shape ``(B, *spectrum_shape)``, default=None
         **kwargs
             Other SliceDict keys, ignored.
 
@@ -717,9 +717,9 @@ class FusionNet(nn.Module):
 
         Parameters
         ----------
-        image : Tensor of shape (B, *image_shape), default=None
+        image : Tensor of shape ``(B, *image_shape)``, default=None
             Required when the net was built with ``image_shape``.
-        spectrum : Tensor of shape (B, *spectrum_shape), default=None
+        spectrum : Tensor of shape ``(B, *spectrum_shape)``, default=None
             Required when the net was built with ``spectrum_shape``.
         scalars : Tensor of shape (B, n_scalars), default=None
             Required when the net was built with ``n_scalars > 0``.

@@ -14,6 +14,25 @@ def flag_mask(flags, keep=(0,)):
     """Boolean mask of the rows whose flag is in ``keep`` (``keep=None`` keeps every row).
 
     Missing flags (NaN) are never kept unless ``keep`` is None.
+
+    Parameters
+    ----------
+    flags : array-like of shape (n_samples,)
+        MPA-JHU FLAG values.
+    keep : tuple of int or None, default=(0,)
+        Flag values to keep.
+
+    Returns
+    -------
+    mask : ndarray of bool of shape (n_samples,)
+
+    Examples
+    --------
+    >>> from sklearn_sfr.preprocessing import flag_mask
+    >>> flag_mask([0, 2, 0, float("nan")])
+    array([ True, False,  True, False])
+    >>> flag_mask([0, 2, 1], keep=(0, 2))
+    array([ True,  True, False])
     """
     flags = np.asarray(flags, dtype=np.float64)
     if keep is None:

@@ -178,14 +178,15 @@ def make_synthetic_cube(
 
     See Also
     --------
-    simulate_objects : The simulation of one block, as in-memory arrays.
+    sklearn_sfr.datasets._synthetic.simulate_objects : One block simulated in memory.
     load_hisscube : Load the file for scikit-learn.
 
     Notes
     -----
-    The physics is described in :func:`simulate_objects`. The file follows the HiSS-Cube
-    layout (:class:`HiSSCubeWriter`); besides the MPA-JHU-like label tables it holds the
-    per-object truth (``sklearn_sfr_targets`` table) and the root attributes ``noise_floor``
+    The physics is described in :func:`~sklearn_sfr.datasets._synthetic.simulate_objects`.
+    The file follows the HiSS-Cube layout (:class:`HiSSCubeWriter`); besides the MPA-JHU-like
+    label tables it holds the per-object truth (``sklearn_sfr_targets`` table) and the root
+    attributes ``noise_floor``
     (RMSE of AVG against the true log SFR over FLAG=0 objects: the error no model can beat
     on average when it predicts AVG), ``generator`` and ``random_state``.
 
