@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import os
 import resource
 import sys
@@ -9,6 +12,14 @@ import threading
 import time
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _release_free_memory():
+    """Hand memory freed by earlier work back to the OS (glibc's ``malloc_trim``), so that a
+    block's growth above the starting RSS is what the block needs, not what the allocator
+    happened to keep from before. A no-op where glibc is absent."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def current_rss():
@@ -27,6 +38,8 @@ class Measure:
     Memory is sampled from a background thread every ``interval`` seconds; the peak is the
     highest resident memory seen minus the memory when the block started, i.e. what the block
     needed on top of what the process already held (arrays loaded before it do not count).
+    Freed memory is handed back to the OS first (glibc), else a block could reuse what an
+    earlier one left in the allocator and seem to need nothing.
 
     Examples
     --------
@@ -48,6 +61,8 @@ class Measure:
             self._stop.wait(self.interval)
 
     def __enter__(self):
+        gc.collect()
+        _release_free_memory()
         self._start_rss = self._peak = current_rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)

@@ -218,25 +218,27 @@ class BaseNeuralEstimator(BaseEstimator):
         return seed
 
     # -- the net --------------------------------------------------------------------------------
-    def _callbacks(self, validate=None):
+    def _callbacks(self, validate=None, plateau=True):
         """skorch callbacks: with a validation split, the learning rate drops to 30 % after
         ``patience // 3`` epochs without a better validation loss (the noisy labels make the
         loss jump at a constant rate), and training stops after ``patience`` such epochs with
-        the best weights restored; a progress bar when ``verbose``."""
+        the best weights restored (``plateau=False``: no learning-rate drop); a progress bar
+        when ``verbose``."""
         validate = self.validation_fraction > 0 if validate is None else validate
         callbacks = []
-        if validate:
-            plateau = _PlateauScheduler(
+        if validate and plateau:
+            scheduler = _PlateauScheduler(
                 policy=torch.optim.lr_scheduler.ReduceLROnPlateau,
                 monitor="valid_loss",
                 factor=0.3,
                 patience=max(self.patience // 3, 1),
             )
-            callbacks += [
-                ("lr_scheduler", plateau),
+            callbacks.append(("lr_scheduler", scheduler))
+        if validate:
+            callbacks.append(
                 ("early_stopping",
-                 EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True)),
-            ]  # fmt: skip
+                 EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
+            )  # fmt: skip
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
         return callbacks

@@ -485,8 +485,8 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         self.temperature = temperature
 
     # -- the two nets ---------------------------------------------------------------------------
-    def _stage_kwargs(self, split, max_epochs):
-        callbacks = self._callbacks(validate=split is not None)
+    def _stage_kwargs(self, split, max_epochs, plateau=True):
+        callbacks = self._callbacks(validate=split is not None, plateau=plateau)
         return {
             "optimizer": torch.optim.AdamW,
             "lr": self.lr,
@@ -516,8 +516,12 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             "n_scalars": len(self.scalar_keys_),
             "augment": self.augment,
         }
+        # The InfoNCE loss often stays flat for a dozen epochs before the encoders find what
+        # pairs an image with its spectrum: a learning-rate drop there would stall it.
         stage = self._stage_kwargs(
-            _valid_split(self.validation_fraction, n_rows, seed), self.pretrain_epochs
+            _valid_split(self.validation_fraction, n_rows, seed),
+            self.pretrain_epochs,
+            plateau=False,
         )
         kwargs = {
             "module": ContrastiveNet,
