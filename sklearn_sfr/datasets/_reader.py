@@ -160,8 +160,12 @@ class HiSSCube:
             raise HiSSCubeFormatError(f"{self.path} is a folder, not a HiSS-Cube file")
         if not h5py.is_hdf5(self.path):
             raise HiSSCubeFormatError(f"{self.path} is not an HDF5 file")
+        self._open = {}
+        self._chunk_rows = {}
         try:
-            self._file = h5py.File(self.path, "r")
+            # A chunk cache of 4 MiB per dataset (HDF5's default: 1 MiB) holds a few of our
+            # ~1 MiB chunks, so batches that end and start inside one chunk read it once.
+            self._file = h5py.File(self.path, "r", rdcc_nbytes=4 << 20)
         except OSError as exc:
             raise HiSSCubeFormatError(
                 f"{self.path} cannot be opened as HDF5 (truncated or damaged?): {exc}"
@@ -184,12 +188,18 @@ class HiSSCube:
 
     # -- plumbing ---------------------------------------------------------------------------
     def _dataset(self, name):
+        # Open each dataset once: a batch loop then reuses its handle and HDF5 chunk cache
+        # (a chunk that two consecutive batches share is read from the file once).
+        obj = self._open.get(name)
+        if obj is not None:
+            return obj
         try:
             obj = self._file[name]
         except KeyError:
             raise HiSSCubeFormatError(f"{self.path} has no dataset {name}") from None
         except (OSError, RuntimeError) as exc:
             raise HiSSCubeFormatError(f"{self.path}: cannot read {name}: {exc}") from exc
+        self._open[name] = obj
         return obj
 
     def _count_objects(self):
@@ -219,8 +229,10 @@ class HiSSCube:
                 f"{', '.join(map(str, expected_tail))})"
             )
         rows, inverse, scalar = _index_rows(index, self.n_objects)
+        if name not in self._chunk_rows:  # h5py looks the layout up anew at every call
+            self._chunk_rows[name] = ds.chunks[0] if ds.chunks else 64
         try:
-            out = _read_rows(ds, rows)
+            out = _read_rows(ds, rows, self._chunk_rows[name])
         except (OSError, RuntimeError) as exc:
             raise HiSSCubeFormatError(f"{self.path}: cannot read {name}: {exc}") from exc
         out = out.astype(np.float32, copy=False)
@@ -230,6 +242,7 @@ class HiSSCube:
 
     def close(self):
         """Close the file."""
+        self._open.clear()
         self._file.close()
 
     def __enter__(self):
@@ -263,10 +276,13 @@ class HiSSCube:
 
     def _band_permutation(self, zoom, rows):
         """Per-row index that puts the stored band slots in u, g, r, i, z order."""
+        if zoom in self._band_perm and self._band_perm[zoom].ndim == 1:
+            return np.broadcast_to(self._band_perm[zoom], (rows.size, 5))
         ml = self._dataset(f"dense_cube/{zoom}/ml_image")
         if "bands" in ml.attrs:
             bands = [b.decode() if isinstance(b, bytes) else str(b) for b in ml.attrs["bands"]]
             perm = self._perm_from_bands(bands, f"dense_cube/{zoom}/ml_image@bands")
+            self._band_perm[zoom] = perm  # one order for every object
             return np.broadcast_to(perm, (rows.size, 5))
         if zoom not in self._band_perm:
             self._band_perm[zoom] = self._resolve_reference_bands(zoom)
@@ -304,8 +320,8 @@ class HiSSCube:
 
     def _apply_bands(self, images, zoom, rows, inverse, scalar):
         perm = self._band_permutation(zoom, rows)
-        if np.array_equal(perm, np.broadcast_to(np.arange(5), perm.shape)):
-            return images  # already u, g, r, i, z: no copy
+        if self._band_perm[zoom].ndim == 1 and (self._band_perm[zoom] == np.arange(5)).all():
+            return images  # stored u, g, r, i, z for every object: no copy
         if inverse is not None:
             perm = perm[inverse]
         if scalar:
