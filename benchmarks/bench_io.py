@@ -13,8 +13,9 @@ For every zoom (images) and level (spectra), one epoch of shuffled batches is re
 The ratio ours / raw (MB/s) is the overhead of our reader; the goal is >= 0.9. A warm-up
 pass reads each dataset once first so that both sides read from the operating system's page
 cache (a shared machine's disk is noise), the two sides alternate, and the best of
-``--repeats`` passes (each of whole epochs, at least half a second) is kept. A row-shuffled epoch (``block_rows=1``: every batch scattered
-over the file) is shown for comparison: it is what chunk-block shuffling avoids.
+``--repeats`` passes (each of whole epochs, at least half a second) is kept. A row-shuffled
+epoch (``block_rows=1``: every batch scattered over the file) is shown for comparison: it
+is what chunk-block shuffling avoids.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_io.py [--cube PATH] [--n-objects 2048]
 [--batch-size 256] [--repeats 3]``. ``--cube`` reuses that cube or builds it there.
@@ -122,10 +123,16 @@ def main(argv=None):
                 ours, theirs = [], []
                 for _ in range(args.repeats):
                     ours.append(
-                        _timed(lambda: _our_epoch(cube, modality, zoom, args.batch_size, None))
+                        _timed(
+                            lambda m=modality, z=zoom: _our_epoch(
+                                cube, m, z, args.batch_size, None
+                            )
+                        )
                     )
                     theirs.append(_timed(lambda ds=ds, b=batches: _raw_epoch(ds, b)))
-                scattered = _timed(lambda: _our_epoch(cube, modality, zoom, args.batch_size, 1))
+                scattered = _timed(
+                    lambda m=modality, z=zoom: _our_epoch(cube, m, z, args.batch_size, 1)
+                )
                 ratio = max(ours) / max(theirs)
                 ratios.append(ratio)
                 print(

@@ -60,7 +60,9 @@ def postgres_url():
     pytest.importorskip("psycopg", reason="the PostgreSQL driver: pip install sklearn-sfr[scale]")
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: apt install postgresql")
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found: apt install postgresql"
+        )
     user = _server_user()
     if user is not None and not shutil.which("runuser"):
         pytest.skip("running as root without runuser: cannot start PostgreSQL as another user")
@@ -92,17 +94,21 @@ def test_two_tune_workers_share_one_study(postgres_url, synthetic_cube, tmp_path
     import optuna
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable, "-m", "sklearn_sfr.cli", "tune",
+        "--cube", str(synthetic_cube), "--estimator", "tree-spectrum",
+        "--spectrum-level", "3", "--cv", "2", "--n-trials", str(N_TRIALS),
+        "--storage", postgres_url, "--study-name", "shared", "--quiet",
+    ]  # fmt: skip
     workers = [
         subprocess.Popen(
-            [
-                sys.executable, "-m", "sklearn_sfr.cli", "tune",
-                "--cube", str(synthetic_cube), "--estimator", "tree-spectrum",
-                "--spectrum-level", "3", "--cv", "2", "--n-trials", str(N_TRIALS),
-                "--storage", postgres_url, "--study-name", "shared", "--quiet",
-                "--out", str(tmp_path / f"worker{k}"),
-            ],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [*command, "--out", str(tmp_path / f"worker{k}")],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for k in range(2)
     ]
     for worker in workers:

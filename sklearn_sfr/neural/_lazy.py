@@ -155,9 +155,7 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
     def __getitems__(self, positions):
         # torch's DataLoader calls this with a batch's positions: one read for the batch.
         arrays = self.read(positions)
-        return [
-            ({k: v[j] for k, v in arrays.items()}, self.y[p]) for j, p in enumerate(positions)
-        ]
+        return [({k: v[j] for k, v in arrays.items()}, self.y[p]) for j, p in enumerate(positions)]
 
     def __getstate__(self):
         # Pickled into worker processes or with a model: never carry an open handle.

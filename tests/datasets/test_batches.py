@@ -77,7 +77,7 @@ def test_iter_batches_read_what_read_images_and_read_spectra_read(synthetic_cube
         assert set(plain[0][1]) == {"spectrum"}
         # A subset of rows (e.g. FLAG=0 objects).
         index = np.array([70, 3, 5, 40])
-        (rows, arrays), = cube.iter_batches(10, modalities=("image",), image_zoom=3, index=index)
+        ((rows, arrays),) = cube.iter_batches(10, modalities=("image",), image_zoom=3, index=index)
         np.testing.assert_array_equal(rows, index)
         np.testing.assert_array_equal(arrays["image"], cube.read_images(index, zoom=3))
     assert file_state(synthetic_cube) == before

@@ -35,7 +35,7 @@ def test_getitems_reads_a_batch_at_once(synthetic_cube):
     loader = CubeDataLoader(lazy, batch_size=16, shuffle=True)
     batches = list(loader)
     assert _CountingDataset.reads == len(batches) == 5
-    X, y = batches[0]
+    X, _ = batches[0]
     assert X["image"].shape == (16, 5, 8, 8) and X["spectrum"].shape == (16, 577)
     item, target = lazy[7]
     np.testing.assert_array_equal(item["spectrum"], lazy.read([7])["spectrum"][0])
