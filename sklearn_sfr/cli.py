@@ -358,6 +358,10 @@ def _add_scene_parser(sub):
 
 
 # -- tune ------------------------------------------------------------------------------------
+#: Tries to open a storage that several workers may be creating at the same moment.
+_STORAGE_ATTEMPTS = 3
+
+
 def _tune_study(url, study_name, config):
     """Create or open the study; refuse to continue one tuned on another configuration."""
     import optuna
@@ -367,11 +371,20 @@ def _tune_study(url, study_name, config):
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" log line
     try:
-        study = optuna.create_study(
-            storage=url, study_name=study_name, load_if_exists=True, direction="maximize"
-        )
-    except Exception as exc:  # SQLAlchemy's errors: not a database, no driver, no server
-        raise _UserError(f"cannot open the Optuna storage {_shown_url(url)}: {exc}") from exc
+        # Workers started together on an empty database race to create Optuna's tables
+        # and the study (PostgreSQL: a duplicate key): the losers try again.
+        for attempt in range(_STORAGE_ATTEMPTS):
+            try:
+                study = optuna.create_study(
+                    storage=url, study_name=study_name, load_if_exists=True, direction="maximize"
+                )
+                break
+            except Exception as exc:  # SQLAlchemy's errors: not a database, no driver, ...
+                if attempt + 1 == _STORAGE_ATTEMPTS or isinstance(exc, ImportError):
+                    raise _UserError(
+                        f"cannot open the Optuna storage {_shown_url(url)}: {exc}"
+                    ) from exc
+                time.sleep(0.5 * (attempt + 1))
     finally:
         optuna.logging.set_verbosity(verbosity)
     before = study.user_attrs.get("sklearn_sfr_tune")
