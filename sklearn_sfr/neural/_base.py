@@ -326,7 +326,11 @@ class BaseNeuralEstimator(BaseEstimator):
         arrays = self._dataset_sample(X) if lazy else self._arrays(X)
         self.input_shapes_ = {k: v.shape[1:] for k, v in arrays.items()}
         self.scaler_ = InputScaler().fit(arrays)
-        sample = self._net_inputs(arrays, sample_weight)
+        # Out of core the scaled sample only tells the shapes: scale two rows, not thousands.
+        sample = self._net_inputs(
+            {k: v[:2] for k, v in arrays.items()} if lazy else arrays, sample_weight
+        )
+        del arrays
         self.net_shapes_ = {
             k: tuple(v.shape[1:]) for k, v in sample.items() if k not in _NOT_MODALITIES
         }
