@@ -45,6 +45,7 @@ class PeakRSS:
     def __init__(self, interval=0.02):
         self.interval = interval
         self.peak = 0
+        self.samples = []  # (seconds since start, bytes)
         self._stop = threading.Event()
         self._me = psutil.Process()
 
@@ -56,8 +57,11 @@ class PeakRSS:
         return total
 
     def _run(self):
+        t0 = time.perf_counter()
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
+            rss = self._rss()
+            self.samples.append((time.perf_counter() - t0, rss))
+            self.peak = max(self.peak, rss)
             self._stop.wait(self.interval)
 
     def __enter__(self):
@@ -161,6 +165,10 @@ def main(argv=None):
         f"{'OK' if rss.peak < budget else 'EXCEEDED'}"
     )
     print(f"cube size / peak RSS: {size / rss.peak:.1f}")
+    # No growth while training: the peak of each quarter of the run.
+    t, mem = np.array(rss.samples).T
+    quarters = [mem[(t >= q * t[-1] / 4) & (t <= (q + 1) * t[-1] / 4)].max() for q in range(4)]
+    print("peak RSS by quarter of the run: " + ", ".join(f"{m / 1e9:.2f}" for m in quarters))
 
     # Throughput on a subset: the same objects from the file and from memory.
     rng = np.random.default_rng(0)

@@ -282,9 +282,17 @@ class CubeDataLoader(torch.utils.data.DataLoader):
 LAZY_LOADERS = {"iterator_train": CubeDataLoader, "iterator_valid": CubeDataLoader}
 
 
-def scaler_sample(dataset, max_rows=4096, random_state=0):
-    """A batch read of up to ``max_rows`` items, enough to learn the input scaling."""
+def scaler_sample(dataset, max_rows=4096, max_bytes=128 << 20, random_state=0):
+    """A batch read of up to ``max_rows`` items, enough to learn the input scaling.
+
+    At most ``max_bytes`` of arrays (but at least 256 items): at 64-pixel cutouts 4096 items
+    would be 400 MB and several times that while the scaler works through them, more than
+    an out-of-core fit should need; a thousand objects' pixels pin the scaling down as well.
+    """
     n = len(dataset)
+    first = dataset.read([0]) if n else {}
+    row_bytes = sum(v[0].nbytes for v in first.values())
+    max_rows = min(max_rows, max(256, max_bytes // max(row_bytes, 1)))
     rng = np.random.default_rng(random_state)
     positions = np.sort(rng.choice(n, size=min(n, max_rows), replace=False))
     return dataset.read(positions)
