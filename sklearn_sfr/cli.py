@@ -193,21 +193,51 @@ def _cmd_study(args):
                 value = {**settings[key], **value}
             settings[key] = value
     _check_cube(args.cube)
-    result = run_study(
-        args.cube,
-        args.out,
-        studies=args.studies,
-        quick=args.quick,
-        n_jobs=args.n_jobs,
-        random_state=args.seed,
-        overwrite=args.overwrite,
-        verbose=not args.quiet,
-        **settings,
-    )
+    with _dask_scheduler(args.scheduler):
+        result = run_study(
+            args.cube,
+            args.out,
+            studies=args.studies,
+            quick=args.quick,
+            # On a cluster every fold at once, unless --n-jobs says otherwise.
+            n_jobs=-1 if args.scheduler and args.n_jobs is None else args.n_jobs,
+            random_state=args.seed,
+            overwrite=args.overwrite,
+            verbose=not args.quiet,
+            **settings,
+        )
     if not args.quiet:
         for line in result["conclusions"]:
             print("- " + line.replace("**", ""))
     print(f"report: {Path(args.out) / 'report.html'} ({result['seconds'] / 60:.1f} min)")
+
+
+#: How long ``--scheduler`` waits for the dask scheduler to answer.
+_SCHEDULER_TIMEOUT = "30s"
+
+
+def _dask_scheduler(address):
+    """Run joblib's parallel loops (the CV folds) on the dask.distributed cluster at
+    ``address`` (``joblib.parallel_config(backend="dask")``); no address: a no-op."""
+    import contextlib
+
+    if not address:
+        return contextlib.nullcontext()
+    try:
+        import joblib
+        from distributed import Client
+    except ImportError as exc:
+        raise _UserError(
+            f"--scheduler needs dask.distributed ({exc}): pip install 'sklearn-sfr[scale]'"
+        ) from exc
+    stack = contextlib.ExitStack()
+    try:
+        client = stack.enter_context(Client(address, timeout=_SCHEDULER_TIMEOUT))
+    except OSError as exc:
+        raise _UserError(f"cannot reach the dask scheduler {address}: {exc}") from exc
+    stack.enter_context(joblib.parallel_config(backend="dask", wait_for_workers_timeout=60))
+    del client  # the context keeps it; joblib finds it as the default client
+    return stack
 
 
 def _check_cube(path):
@@ -239,6 +269,11 @@ def _add_study_parser(sub):
         help="which studies to run (default: all)",
     )  # fmt: skip
     p.add_argument("--n-jobs", type=int, default=None, help="parallel cross-validation folds")
+    p.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="run the cross-validation folds on this dask.distributed scheduler "
+        "(tcp://host:8786; needs sklearn-sfr[scale])",
+    )  # fmt: skip
     p.add_argument(
         "--cv", type=_positive_int, default=None,
         help="cross-validation folds on the training part (default: test split only)",
@@ -325,6 +360,10 @@ def _add_scene_parser(sub):
 
 
 # -- tune ------------------------------------------------------------------------------------
+#: Tries to open a storage that several workers may be creating at the same moment.
+_STORAGE_ATTEMPTS = 3
+
+
 def _tune_study(url, study_name, config):
     """Create or open the study; refuse to continue one tuned on another configuration."""
     import optuna
@@ -334,11 +373,20 @@ def _tune_study(url, study_name, config):
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" log line
     try:
-        study = optuna.create_study(
-            storage=url, study_name=study_name, load_if_exists=True, direction="maximize"
-        )
-    except Exception as exc:  # SQLAlchemy's errors: not a database, no driver, no server
-        raise _UserError(f"cannot open the Optuna storage {_shown_url(url)}: {exc}") from exc
+        # Workers started together on an empty database race to create Optuna's tables
+        # and the study (PostgreSQL: a duplicate key): the losers try again.
+        for attempt in range(_STORAGE_ATTEMPTS):
+            try:
+                study = optuna.create_study(
+                    storage=url, study_name=study_name, load_if_exists=True, direction="maximize"
+                )
+                break
+            except Exception as exc:  # SQLAlchemy's errors: not a database, no driver, ...
+                if attempt + 1 == _STORAGE_ATTEMPTS or isinstance(exc, ImportError):
+                    raise _UserError(
+                        f"cannot open the Optuna storage {_shown_url(url)}: {exc}"
+                    ) from exc
+                time.sleep(0.5 * (attempt + 1))
     finally:
         optuna.logging.set_verbosity(verbosity)
     before = study.user_attrs.get("sklearn_sfr_tune")

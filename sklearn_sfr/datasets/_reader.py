@@ -107,8 +107,12 @@ def _read_rows(ds, rows, gap=None):
     stops = np.concatenate([breaks, [rows.size]])
     for a, b in zip(starts, stops):
         lo, hi = int(rows[a]), int(rows[b - 1]) + 1
-        slab = ds[lo:hi]
-        out[a:b] = slab[rows[a:b] - lo]
+        if hi - lo == b - a:
+            # A run of consecutive rows: straight into the output, no intermediate copy.
+            ds.read_direct(out, np.s_[lo:hi], np.s_[a:b])
+        else:
+            slab = ds[lo:hi]
+            out[a:b] = slab[rows[a:b] - lo]
     return out
 
 
@@ -172,8 +176,12 @@ class HiSSCube:
             raise HiSSCubeFormatError(f"{self.path} is a folder, not a HiSS-Cube file")
         if not h5py.is_hdf5(self.path):
             raise HiSSCubeFormatError(f"{self.path} is not an HDF5 file")
+        self._open = {}
+        self._chunk_rows = {}
         try:
-            self._file = h5py.File(self.path, "r")
+            # A chunk cache of 4 MiB per dataset (HDF5's default: 1 MiB) holds a few of our
+            # ~1 MiB chunks, so batches that end and start inside one chunk read it once.
+            self._file = h5py.File(self.path, "r", rdcc_nbytes=4 << 20)
         except OSError as exc:
             raise HiSSCubeFormatError(
                 f"{self.path} cannot be opened as HDF5 (truncated or damaged?): {exc}"
@@ -196,12 +204,18 @@ class HiSSCube:
 
     # -- plumbing ---------------------------------------------------------------------------
     def _dataset(self, name):
+        # Open each dataset once: a batch loop then reuses its handle and HDF5 chunk cache
+        # (a chunk that two consecutive batches share is read from the file once).
+        obj = self._open.get(name)
+        if obj is not None:
+            return obj
         try:
             obj = self._file[name]
         except KeyError:
             raise HiSSCubeFormatError(f"{self.path} has no dataset {name}") from None
         except (OSError, RuntimeError) as exc:
             raise HiSSCubeFormatError(f"{self.path}: cannot read {name}: {exc}") from exc
+        self._open[name] = obj
         return obj
 
     def _compound(self, name, fields=("ds_path", "ds_slice_idx")):
@@ -265,8 +279,10 @@ class HiSSCube:
     def _read(self, name, index, expected_tail):
         ds = self._array(name, expected_tail)
         rows, inverse, scalar = _index_rows(index, self.n_objects)
+        if name not in self._chunk_rows:  # h5py looks the layout up anew at every call
+            self._chunk_rows[name] = ds.chunks[0] if ds.chunks else 64
         try:
-            out = _read_rows(ds, rows)
+            out = _read_rows(ds, rows, self._chunk_rows[name])
         except (OSError, RuntimeError) as exc:
             raise HiSSCubeFormatError(f"{self.path}: cannot read {name}: {exc}") from exc
         out = out.astype(np.float32, copy=False)
@@ -276,6 +292,7 @@ class HiSSCube:
 
     def close(self):
         """Close the file."""
+        self._open.clear()
         self._file.close()
 
     def __enter__(self):
@@ -331,10 +348,13 @@ class HiSSCube:
 
     def _band_permutation(self, zoom, rows):
         """Per-row index that puts the stored band slots in u, g, r, i, z order."""
+        if zoom in self._band_perm and self._band_perm[zoom].ndim == 1:
+            return np.broadcast_to(self._band_perm[zoom], (rows.size, 5))
         ml = self._dataset(f"dense_cube/{zoom}/ml_image")
         if "bands" in ml.attrs:
             bands = [b.decode() if isinstance(b, bytes) else str(b) for b in ml.attrs["bands"]]
             perm = self._perm_from_bands(bands, f"dense_cube/{zoom}/ml_image@bands")
+            self._band_perm[zoom] = perm  # one order for every object
             return np.broadcast_to(perm, (rows.size, 5))
         if zoom not in self._band_perm:
             self._band_perm[zoom] = self._resolve_reference_bands(zoom)
@@ -372,6 +392,8 @@ class HiSSCube:
 
     def _apply_bands(self, images, zoom, rows, inverse, scalar):
         perm = self._band_permutation(zoom, rows)
+        if self._band_perm[zoom].ndim == 1 and (self._band_perm[zoom] == np.arange(5)).all():
+            return images  # stored u, g, r, i, z for every object: no copy
         if inverse is not None:
             perm = perm[inverse]
         if scalar:
@@ -558,6 +580,127 @@ class HiSSCube:
         # The reference's stack gives error 0 where every input was masked (flux NaN):
         # that is "no measurement", not "no error".
         return np.where(np.isnan(flux) & (err == 0), np.float32(np.nan), err)
+
+    # -- batches ----------------------------------------------------------------------------
+    def _batch_datasets(self, modalities, image_zoom, spectrum_level):
+        """HDF5 names of the datasets a batch of ``modalities`` reads."""
+        unknown = sorted(set(modalities) - {"image", "spectrum"})
+        if unknown or not modalities:
+            raise ValueError(
+                f"modalities must be a non-empty subset of ('image', 'spectrum'), got "
+                f"{tuple(modalities)!r}"
+            )
+        names = []
+        if "image" in modalities:
+            self._check_zoom(image_zoom, "image_zoom")
+            names.append(self._image_name(image_zoom))
+        if "spectrum" in modalities:
+            self._check_zoom(spectrum_level, "spectrum_level")
+            names.append(
+                f"dense_cube/{spectrum_level}/ml_spectrum/spectral_1d_cube_zoom_{spectrum_level}"
+            )
+        return names
+
+    def rows_per_chunk(self, modalities=("image", "spectrum"), image_zoom=0, spectrum_level=0):
+        """Rows in one HDF5 chunk of the datasets a batch reads (the largest such chunk).
+
+        Rows ``k * rows_per_chunk`` to ``(k + 1) * rows_per_chunk - 1`` are one contiguous
+        read of that dataset and whole chunks of the others: the natural block to shuffle.
+        A contiguous (unchunked) dataset counts as 64-row chunks.
+        """
+        chunks = [
+            (self._dataset(name).chunks or (64,))[0]
+            for name in self._batch_datasets(modalities, image_zoom, spectrum_level)
+        ]
+        return int(max(chunks))
+
+    def iter_batches(
+        self,
+        batch_size,
+        *,
+        modalities=("image", "spectrum"),
+        image_zoom=0,
+        spectrum_level=0,
+        index=None,
+        shuffle=False,
+        block_rows=None,
+        random_state=None,
+        read_ahead=0,
+    ):
+        """Batches of objects, read chunk by chunk.
+
+        Without ``shuffle`` the objects come in file order, each batch one contiguous read
+        per dataset. With ``shuffle`` the objects are cut into blocks of ``block_rows`` cube
+        rows (one HDF5 chunk by default), the blocks come in a random order and the rows of
+        each block in a random order, so a batch still costs only a few contiguous reads.
+
+        Parameters
+        ----------
+        batch_size : int
+        modalities : sequence of {"image", "spectrum"}, default=("image", "spectrum")
+        image_zoom, spectrum_level : {0, 1, 2, 3}, default=0
+        index : array-like of int or None, default=None
+            Cube rows to read (None: all), e.g. the FLAG=0 rows.
+        shuffle : bool, default=False
+        block_rows : int or None, default=None
+            Rows per shuffled block; None is :meth:`rows_per_chunk`, 1 shuffles single rows.
+        random_state : int, numpy Generator or None, default=None
+        read_ahead : int, default=0
+            Batches read ahead in a background thread while the caller works on the current
+            one.
+
+        Yields
+        ------
+        rows : ndarray of int
+            Cube rows of the batch.
+        arrays : dict
+            ``"image"`` (n, 5, S, S) and/or ``"spectrum"`` (n, L), float32, in cube units.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from sklearn_sfr.datasets import HiSSCube, make_synthetic_cube
+        >>> path = make_synthetic_cube(os.path.join(tempfile.mkdtemp(), "c.h5"),
+        ...                            n_objects=12, random_state=0)
+        >>> with HiSSCube(path) as cube:
+        ...     for rows, arrays in cube.iter_batches(5, image_zoom=3, spectrum_level=3,
+        ...                                           shuffle=True, random_state=0):
+        ...         print(len(rows), arrays["image"].shape, arrays["spectrum"].shape)
+        5 (5, 5, 8, 8) (5, 577)
+        5 (5, 5, 8, 8) (5, 577)
+        2 (2, 5, 8, 8) (2, 577)
+        """
+        from ._batches import batch_positions
+        from ._batches import read_ahead as _read_ahead
+
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        modalities = tuple(modalities)
+        self._batch_datasets(modalities, image_zoom, spectrum_level)
+        rows = np.arange(self.n_objects) if index is None else np.asarray(index, dtype=np.int64)
+        if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= self.n_objects)):
+            raise IndexError(f"index must be 1-D rows in [0, {self.n_objects}) of {self.path}")
+        if block_rows is None:
+            block_rows = self.rows_per_chunk(modalities, image_zoom, spectrum_level)
+        batches = batch_positions(
+            rows.size,
+            int(batch_size),
+            block_ids=rows // int(block_rows),
+            shuffle=shuffle,
+            random_state=random_state,
+        )
+
+        def read():
+            for positions in batches:
+                batch = rows[positions]
+                arrays = {}
+                if "image" in modalities:
+                    arrays["image"] = self.read_images(batch, zoom=image_zoom)
+                if "spectrum" in modalities:
+                    arrays["spectrum"] = self.read_spectra(batch, level=spectrum_level)
+                yield batch, arrays
+
+        yield from _read_ahead(read(), read_ahead)
 
     # -- labels and metadata ----------------------------------------------------------------
     @cached_property

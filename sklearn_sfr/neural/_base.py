@@ -24,7 +24,7 @@ from skorch.helper import SliceDict
 
 from ..utils._multimodal import get_key, is_multimodal
 from ._inputs import InputScaler, check_no_empty_rows, modality_arrays, network_arrays
-from ._lazy import HiSSCubeDataset, ScaledDataset, scaler_sample
+from ._lazy import LAZY_LOADERS, HiSSCubeDataset, ScaledDataset, scaler_sample
 from ._losses import LOSSES, make_criterion
 from ._modules import AUGMENTATIONS, FusionNet
 
@@ -254,7 +254,7 @@ class BaseNeuralEstimator(BaseEstimator):
         extra["callbacks"] = [*callbacks, *(extra.get("callbacks") or [])]
         return extra
 
-    def _build_net(self, seed, n_outputs):
+    def _build_net(self, seed, n_outputs, lazy=False):
         shapes = {
             "image_shape": self.net_shapes_.get("image"),
             "spectrum_shape": self.net_shapes_.get("spectrum"),
@@ -292,6 +292,8 @@ class BaseNeuralEstimator(BaseEstimator):
             ),
             "device": resolve_device(self.device),
             "verbose": int(self.verbose),
+            # Out of core: batches of whole chunks, shuffled by blocks of chunks.
+            **(LAZY_LOADERS if lazy else {}),
             **module_kwargs,
             **self._extra_net_kwargs(self._callbacks()),
         }
@@ -333,12 +335,16 @@ class BaseNeuralEstimator(BaseEstimator):
             )
         self.input_shapes_ = {k: v.shape[1:] for k, v in arrays.items()}
         self.scaler_ = InputScaler().fit(arrays)
-        sample = self._net_inputs(arrays, sample_weight)
+        # Out of core the scaled sample only tells the shapes: scale two rows, not thousands.
+        sample = self._net_inputs(
+            {k: v[:2] for k, v in arrays.items()} if lazy else arrays, sample_weight
+        )
+        del arrays
         self.net_shapes_ = {
             k: tuple(v.shape[1:]) for k, v in sample.items() if k not in _NOT_MODALITIES
         }
         seed = self._seed()
-        self.net_ = self._build_net(seed, n_outputs)
+        self.net_ = self._build_net(seed, n_outputs, lazy=lazy)
         if lazy:
             self.net_.fit(self._scaled_dataset(X, y2d), None)
         else:

@@ -39,7 +39,7 @@ from ._base import (
 )
 from ._estimators import _DOC_ATTRS, _DOC_PARAMS, _n_samples, _NeuralRegressor
 from ._inputs import InputScaler
-from ._lazy import HiSSCubeDataset
+from ._lazy import LAZY_LOADERS, HiSSCubeDataset
 from ._losses import make_criterion, n_outputs_for
 from ._modules import ImageEncoder, SpectrumEncoder, _check_input, _mlp_head, append_scalars
 
@@ -620,6 +620,11 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         # Stage 1: contrastive pretraining on every row; the pairing is the label, so y is a
         # placeholder.
         self.pretrain_net_ = self._build_pretrain_net(seed, n_outputs, n)
+        # Out of core: batches of whole chunks, shuffled by blocks of chunks (unless the
+        # user's net_kwargs choose other loaders).
+        loaders = {k: v for k, v in LAZY_LOADERS.items() if k not in (self.net_kwargs or {})}
+        if lazy:
+            self.pretrain_net_.set_params(**loaders)
         if self.pretrain_epochs > 0:
             self.pretrain_net_.fit(inputs, None if lazy else np.zeros(n, dtype=np.float32))
         else:  # no pretraining: the encoders keep their random initialisation
@@ -645,6 +650,8 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             head_inputs["sample_weight"] = sample_weight.astype(np.float32)
         self.n_labelled_ = int(labelled.sum())
         self.net_ = self._build_head_net(seed, module, self.n_labelled_)
+        if lazy:
+            self.net_.set_params(**loaders)
         self.net_.fit(head_inputs, None if lazy else y2d)
         return self
 

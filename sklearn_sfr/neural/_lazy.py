@@ -1,8 +1,10 @@
 """Out-of-core training: a torch Dataset over an open HiSS-Cube file.
 
-A cube larger than memory is read row by row while training; each worker process opens its
-own read-only handle (HDF5 handles must not cross a fork), and only the selected objects'
-labels are held in memory.
+A cube larger than memory is read batch by batch while training: the data loader asks for a
+whole batch at once (``__getitems__``), the batch is read with a few contiguous chunk reads,
+and :class:`CubeDataLoader` shuffles blocks of whole HDF5 chunks rather than single rows, so
+that a batch touches few chunks. Each worker process opens its own read-only handle (HDF5
+handles must not cross a fork), and only the selected objects' labels are held in memory.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import numpy as np
 import torch
 
+from ..datasets._batches import block_order, read_ahead
 from ..datasets._loader import _flag_rows, _to_sdss_units
 from ..datasets._reader import HiSSCube
 from ._inputs import network_arrays
@@ -20,10 +23,12 @@ from ._inputs import network_arrays
 class HiSSCubeDataset(torch.utils.data.Dataset):
     """Objects of a HiSS-Cube file, read lazily; pass it to a neural estimator's ``fit``.
 
-    ``model.fit(HiSSCubeDataset(path))`` trains without loading the arrays into memory: items
-    are read from the file when the data loader asks for them, through one file handle per
-    worker process (set ``net_kwargs={"iterator_train__num_workers": 4}`` to read in
-    parallel).
+    ``model.fit(HiSSCubeDataset(path))`` trains without loading the arrays into memory: each
+    batch is read from the file when the data loader asks for it (one batch read, not one
+    read per object), through one file handle per worker process. Training batches are
+    shuffled by blocks of ``block_rows`` cube rows (see :class:`CubeDataLoader`). Set
+    ``net_kwargs={"iterator_train__num_workers": 4}`` to read in parallel processes, or
+    ``{"iterator_train__read_ahead": 2}`` to read the next batches in a background thread.
 
     Parameters
     ----------
@@ -41,11 +46,17 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
     modalities : sequence of {"image", "spectrum"}, default=("image", "spectrum")
     units : {"sdss", "cube"}, default="sdss"
         As in :func:`~sklearn_sfr.datasets.load_hisscube`.
+    block_rows : int or None, default=None
+        Cube rows per shuffled block: None is one HDF5 chunk of the datasets read
+        (:meth:`~sklearn_sfr.datasets.HiSSCube.rows_per_chunk`, the fastest reads); 1
+        shuffles single objects (the most random batches, the slowest reads).
 
     Attributes
     ----------
     rows : ndarray of int
         Cube rows of the dataset's items.
+    block_rows_ : int
+        The resolved ``block_rows``.
     y : ndarray of float
         Targets of the items.
     frame : DataFrame
@@ -75,16 +86,23 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
         flag=0,
         modalities=("image", "spectrum"),
         units="sdss",
+        block_rows=None,
     ):
         self.path = path
         self.image_zoom = image_zoom
         self.spectrum_zoom = spectrum_zoom
         self.modalities = tuple(modalities)
         self.units = units
+        self.block_rows = block_rows
+        if block_rows is not None and (not isinstance(block_rows, int) or block_rows < 1):
+            raise ValueError(f"block_rows must be None or a positive integer, got {block_rows!r}")
         with HiSSCube(path) as cube:
             cube._check_zoom(image_zoom, "image_zoom")
             cube._check_zoom(spectrum_zoom, "spectrum_zoom")
             frame = cube.read_frame()
+            self.block_rows_ = block_rows or cube.rows_per_chunk(
+                self.modalities, image_zoom, spectrum_zoom
+            )
         if target not in frame.columns:
             raise KeyError(f"target {target!r} is not a column of {path}")
         rows = _flag_rows(frame, flag)
@@ -127,9 +145,17 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
             _to_sdss_units(arrays)
         return arrays
 
+    def block_ids(self):
+        """The shuffle block of each item: its cube row // ``block_rows_``."""
+        return self.rows // self.block_rows_
+
     def __getitem__(self, i):
-        arrays = self.read([i])
-        return {k: v[0] for k, v in arrays.items()}, self.y[i]
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, positions):
+        # torch's DataLoader calls this with a batch's positions: one read for the batch.
+        arrays = self.read(positions)
+        return [({k: v[j] for k, v in arrays.items()}, self.y[p]) for j, p in enumerate(positions)]
 
     def __getstate__(self):
         # Pickled into worker processes or with a model: never carry an open handle.
@@ -157,16 +183,116 @@ class ScaledDataset(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.dataset)
 
+    def block_ids(self):
+        """The shuffle blocks of the underlying dataset's items."""
+        return self.dataset.block_ids()
+
     def __getitem__(self, i):
-        arrays = network_arrays(self.dataset.read([i]), self.roles, self.scalar_keys)
-        inputs = {k: v[0] for k, v in self.scaler.transform(arrays).items()}
-        target = np.float32(0.0) if self.y is None else self.y[i]
-        return inputs, target
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, positions):
+        arrays = network_arrays(self.dataset.read(positions), self.roles, self.scalar_keys)
+        inputs = self.scaler.transform(arrays)
+        return [
+            (
+                {k: v[j] for k, v in inputs.items()},
+                np.float32(0.0) if self.y is None else self.y[p],
+            )
+            for j, p in enumerate(positions)
+        ]
 
 
-def scaler_sample(dataset, max_rows=4096, random_state=0):
-    """A batch read of up to ``max_rows`` items, enough to learn the input scaling."""
+def _block_ids(dataset):
+    """Shuffle blocks of a dataset's items (also behind a ``Subset``), or None if none."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        inner = _block_ids(dataset.dataset)
+        return None if inner is None else inner[np.asarray(dataset.indices, dtype=np.int64)]
+    getter = getattr(dataset, "block_ids", None)
+    return None if getter is None else np.asarray(getter())
+
+
+class ChunkShuffleSampler(torch.utils.data.Sampler):
+    """Positions in a random order that keeps each block's items together.
+
+    Every epoch the items are shuffled as torch's ``RandomSampler`` shuffles them (its seed
+    is drawn from torch's global generator, so ``torch.manual_seed`` fixes the order), then
+    grouped by block, the blocks in a random order
+    (:func:`~sklearn_sfr.datasets._batches.block_order`). With one block the order is
+    ``RandomSampler``'s.
+
+    Parameters
+    ----------
+    block_ids : array-like of int
+        The block of each item.
+    """
+
+    def __init__(self, block_ids):
+        self.block_ids = np.asarray(block_ids)
+
+    def __len__(self):
+        return len(self.block_ids)
+
+    def __iter__(self):
+        n = len(self.block_ids)
+        seed = int(torch.empty((), dtype=torch.int64).random_().item())
+        generator = torch.Generator()
+        generator.manual_seed(seed)
+        order = torch.randperm(n, generator=generator).numpy()
+        n_blocks = len(np.unique(self.block_ids))
+        blocks = torch.randperm(n_blocks, generator=generator).numpy()
+        yield from block_order(order, self.block_ids, blocks).tolist()
+
+
+class CubeDataLoader(torch.utils.data.DataLoader):
+    """torch's ``DataLoader`` with chunk-block shuffling and an optional read-ahead thread.
+
+    The neural estimators use it for :class:`HiSSCubeDataset` inputs. With ``shuffle=True``
+    and a dataset that knows its blocks (a :class:`HiSSCubeDataset`, also behind a
+    ``Subset``), the order comes from :class:`ChunkShuffleSampler`; any other dataset is
+    shuffled as by ``DataLoader``. Batches are fetched with the dataset's ``__getitems__``
+    (one read per batch).
+
+    Parameters
+    ----------
+    dataset : torch Dataset
+    batch_size : int, default=1
+    shuffle : bool, default=False
+    read_ahead : int, default=0
+        Batches prepared ahead in a background thread (useful with ``num_workers=0``, where
+        nothing else overlaps reading the file with training).
+    **kwargs
+        Passed to ``DataLoader`` (``num_workers``, ``collate_fn``, ...).
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, *, read_ahead=0, **kwargs):
+        if shuffle and kwargs.get("sampler") is None and kwargs.get("batch_sampler") is None:
+            blocks = _block_ids(dataset)
+            if blocks is not None:
+                kwargs["sampler"] = ChunkShuffleSampler(blocks)
+                shuffle = False
+        super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
+        self.read_ahead = int(read_ahead)
+
+    def __iter__(self):
+        batches = super().__iter__()
+        return read_ahead(batches, self.read_ahead) if self.read_ahead > 0 else batches
+
+
+#: skorch parameters that make a net read a HiSSCubeDataset through :class:`CubeDataLoader`.
+LAZY_LOADERS = {"iterator_train": CubeDataLoader, "iterator_valid": CubeDataLoader}
+
+
+def scaler_sample(dataset, max_rows=4096, max_bytes=128 << 20, random_state=0):
+    """A batch read of up to ``max_rows`` items, enough to learn the input scaling.
+
+    At most ``max_bytes`` of arrays (but at least 256 items): at 64-pixel cutouts 4096 items
+    would be 400 MB and several times that while the scaler works through them, more than
+    an out-of-core fit should need; a thousand objects' pixels pin the scaling down as well.
+    """
     n = len(dataset)
+    first = dataset.read([0]) if n else {}
+    row_bytes = sum(v[0].nbytes for v in first.values())
+    max_rows = min(max_rows, max(256, max_bytes // max(row_bytes, 1)))
     rng = np.random.default_rng(random_state)
     positions = np.sort(rng.choice(n, size=min(n, max_rows), replace=False))
     return dataset.read(positions)
