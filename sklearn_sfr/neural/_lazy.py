@@ -2,7 +2,7 @@
 
 A cube larger than memory is read batch by batch while training: the data loader asks for a
 whole batch at once (``__getitems__``), the batch is read with a few contiguous chunk reads,
-and :class:`CubeDataLoader` shuffles blocks of whole HDF5 chunks rather than single rows, so
+and ``CubeDataLoader`` shuffles blocks of whole HDF5 chunks rather than single rows, so
 that a batch touches few chunks. Each worker process opens its own read-only handle (HDF5
 handles must not cross a fork), and only the selected objects' labels are held in memory.
 """
@@ -26,7 +26,7 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
     ``model.fit(HiSSCubeDataset(path))`` trains without loading the arrays into memory: each
     batch is read from the file when the data loader asks for it (one batch read, not one
     read per object), through one file handle per worker process. Training batches are
-    shuffled by blocks of ``block_rows`` cube rows (see :class:`CubeDataLoader`). Set
+    shuffled by blocks of ``block_rows`` cube rows (see ``CubeDataLoader``). Set
     ``net_kwargs={"iterator_train__num_workers": 4}`` to read in parallel processes, or
     ``{"iterator_train__read_ahead": 2}`` to read the next batches in a background thread.
 
@@ -278,7 +278,7 @@ class CubeDataLoader(torch.utils.data.DataLoader):
         return read_ahead(batches, self.read_ahead) if self.read_ahead > 0 else batches
 
 
-#: skorch parameters that make a net read a HiSSCubeDataset through :class:`CubeDataLoader`.
+#: skorch parameters that make a net read a HiSSCubeDataset through ``CubeDataLoader``.
 LAZY_LOADERS = {"iterator_train": CubeDataLoader, "iterator_valid": CubeDataLoader}
 
 
