@@ -78,11 +78,14 @@ def _print_info(path):
         print(f"spectra: levels of {levels} pixels, {grid[0]:.1f}-{grid[-1]:.1f} A")
         flag = frame["FLAG"].map(lambda v: "missing" if pd.isna(v) else f"FLAG={int(v)}")
         counts = pd.crosstab(flag, frame["object_type"], margins=True, margins_name="all")
+        # The values already say "FLAG=...": the index name would print as an extra row.
+        counts.index.name = None
         print("\nobjects by flag and type:")
         print(counts.to_string())
         stats = frame.groupby(flag)["AVG"].describe()[
             ["count", "mean", "std", "min", "50%", "max"]
         ]
+        stats.index.name = None
         print("\nlabel AVG (log SFR [M_sun/yr]) by flag:")
         print(stats.round(3).to_string())
         if cube.noise_floor is not None:
