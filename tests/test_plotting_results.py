@@ -436,3 +436,16 @@ def test_optuna_invalid():
         multi = optuna.create_study(directions=["minimize", "minimize"], study_name="multi")
         with pytest.raises(ValueError, match="study 'multi' has 2 objectives"):
             plot(multi)
+
+
+def test_residuals_log_axis_for_a_wide_positive_covariate():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=300)
+    z = np.concatenate([rng.uniform(0.02, 0.2, 270), rng.uniform(0.5, 2.5, 30)])
+    mass = rng.normal(10.5, 0.5, 300)
+    fig = plot_residuals(y, y + 0.1, {"redshift": z, "log mass": mass})
+    assert [ax.get_xscale() for ax in fig.axes] == ["log", "linear"]
+    fig = plot_residuals(y, y + 0.1, {"redshift": z}, logx=False)
+    assert fig.axes[0].get_xscale() == "linear"
+    with pytest.raises(ValueError, match="positive values"):
+        plot_residuals(y, y + 0.1, {"log mass": mass - 10.5}, logx=True)

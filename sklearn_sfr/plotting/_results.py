@@ -309,6 +309,7 @@ def plot_residuals(
     *,
     n_bins=10,
     threshold=0.3,
+    logx="auto",
     fig=None,
 ):
     """Residuals ``y_pred - y_true`` against each covariate, with running percentiles.
@@ -332,6 +333,10 @@ def plot_residuals(
         objects).
     threshold : float, default=0.3
         Outlier threshold, drawn as dotted lines at ``±threshold``.
+    logx : bool or "auto", default="auto"
+        Logarithmic covariate axes; ``"auto"`` for a covariate whose values are positive and
+        span more than a factor of 30 (redshifts of galaxies and quasars together, where a
+        linear axis squeezes the galaxies into a sliver).
     fig : Figure or SubFigure, optional
         Draw into this (empty) figure; default a new one.
 
@@ -379,6 +384,8 @@ def plot_residuals(
         checked[str(name)] = values
     if not checked:
         raise ValueError("`covariates` is empty: give at least one, e.g. {'redshift': z}")
+    if logx not in (True, False, "auto"):
+        raise ValueError(f"`logx` must be True, False or 'auto'; got {logx!r}")
 
     residual = y_pred - y_true
     if fig is None:
@@ -397,6 +404,11 @@ def plot_residuals(
             ax.fill_between(centres, p16, p84, color="C0", alpha=0.3, lw=0, label="16–84%")
             ax.plot(centres, p50, color="C0", lw=2.0, marker="o", ms=3, label="median")
         ax.set_xlabel(name)
+        positive = xs.size > 0 and xs.min() > 0
+        if logx is True or (logx == "auto" and positive and xs.max() > 30 * xs.min()):
+            if not positive:
+                raise ValueError(f"logx=True needs positive values of covariate {name!r}")
+            ax.set_xscale("log")
         dropped = int((~keep).sum())
         if dropped:
             ax.set_title(f"{dropped} non-finite {name} left out", fontsize="small")
