@@ -253,7 +253,7 @@ from tests.model_selection.test_search import resume_search, toy
 
 class Slow(DecisionTreeRegressor):
     def fit(self, X, y, sample_weight=None, check_input=True):
-        time.sleep(0.3)  # trials long enough to be killed in the middle of one
+        time.sleep(0.8)  # trials (2 folds) long enough to be killed after a heartbeat
         return super().fit(X, y)
 
 
@@ -297,12 +297,13 @@ def test_resume_after_sigkill_loses_no_trial(tmp_path):
             except Exception:  # the file or the study is not created yet
                 continue
             complete = [t for t in trials if t.state == TrialState.COMPLETE]
-            # Kill in the middle of a trial, once it had time to record its first heartbeat
-            # (a trial killed within milliseconds of its start has none, and Optuna cannot
-            # tell it from a live one: it would stay RUNNING).
+            # Kill in the middle of a trial, more than one heartbeat interval (1 s) after its
+            # start, so that a heartbeat is recorded even on a loaded machine (a trial killed
+            # before its first heartbeat has none, and Optuna cannot tell it from a live one:
+            # it would stay RUNNING).
             now = datetime.datetime.now()
             ready = len(complete) >= 3 and any(
-                t.state == TrialState.RUNNING and (now - t.datetime_start).total_seconds() > 0.2
+                t.state == TrialState.RUNNING and (now - t.datetime_start).total_seconds() > 1.1
                 for t in trials
             )
         assert ready, "no trials completed in time"
