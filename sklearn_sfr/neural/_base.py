@@ -254,48 +254,58 @@ class BaseNeuralEstimator(BaseEstimator):
         extra["callbacks"] = [*callbacks, *(extra.get("callbacks") or [])]
         return extra
 
-    def _build_net(self, seed, n_outputs, lazy=False):
-        shapes = {
-            "image_shape": self.net_shapes_.get("image"),
-            "spectrum_shape": self.net_shapes_.get("spectrum"),
+    def _encoder_kwargs(self):
+        """Module keyword arguments every network of these estimators shares."""
+        return {
+            "width": self.width,
+            "depth": self.depth,
+            # Spectra are longer than images are wide: one more block (as documented).
+            "spectrum_depth": self.depth + 1,
+            "embed_dim": self.embed_dim,
+            "norm": self.norm,
+            "dropout": self.dropout,
+            "n_scalars": len(self.scalar_keys_),
+            "augment": self.augment,
         }
-        module_kwargs = {
-            f"module__{k}": v
-            for k, v in {
-                **shapes,
-                "n_outputs": n_outputs,
-                "width": self.width,
-                "depth": self.depth,
-                # Spectra are longer than images are wide: one more block (as documented).
-                "spectrum_depth": self.depth + 1,
-                "embed_dim": self.embed_dim,
-                "norm": self.norm,
-                "dropout": self.dropout,
-                "n_scalars": len(self.scalar_keys_),
-                "augment": self.augment,
-                **self._module_kwargs(),
-            }.items()
-        }
-        kwargs = {
-            "module": FusionNet,
-            "criterion": self._criterion(),
+
+    def _training_kwargs(self, split, max_epochs, *, plateau=True, lazy=False):
+        """skorch keyword arguments of a training stage: AdamW, batches, ``split`` (a
+        ValidSplit or None) with its callbacks, the device and, out of core, the loaders
+        that read batches of whole chunks (a user's ``net_kwargs``, merged after, win)."""
+        return {
             "optimizer": torch.optim.AdamW,
             "lr": self.lr,
             "optimizer__weight_decay": self.weight_decay,
-            "max_epochs": self.max_epochs,
+            "max_epochs": max_epochs,
             "batch_size": self.batch_size,
             "iterator_train__shuffle": True,
-            "train_split": (
-                ValidSplit(self.validation_fraction, random_state=seed)
-                if self.validation_fraction > 0
-                else None
-            ),
+            "train_split": split,
+            "callbacks": self._callbacks(validate=split is not None, plateau=plateau),
             "device": resolve_device(self.device),
             "verbose": int(self.verbose),
-            # Out of core: batches of whole chunks, shuffled by blocks of chunks.
             **(LAZY_LOADERS if lazy else {}),
-            **module_kwargs,
-            **self._extra_net_kwargs(self._callbacks()),
+        }
+
+    def _build_net(self, seed, n_outputs, lazy=False):
+        module_kwargs = {
+            "image_shape": self.net_shapes_.get("image"),
+            "spectrum_shape": self.net_shapes_.get("spectrum"),
+            "n_outputs": n_outputs,
+            **self._encoder_kwargs(),
+            **self._module_kwargs(),
+        }
+        split = (
+            ValidSplit(self.validation_fraction, random_state=seed)
+            if self.validation_fraction > 0
+            else None
+        )
+        stage = self._training_kwargs(split, self.max_epochs, lazy=lazy)
+        kwargs = {
+            "module": FusionNet,
+            "criterion": self._criterion(),
+            **stage,
+            **{f"module__{k}": v for k, v in module_kwargs.items()},
+            **self._extra_net_kwargs(stage["callbacks"]),
         }
         return _WeightedNet(**kwargs)
 

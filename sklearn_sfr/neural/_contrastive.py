@@ -35,11 +35,10 @@ from ._base import (
     BaseNeuralEstimator,
     _WeightedNet,
     check_regression_target,
-    resolve_device,
 )
 from ._estimators import _DOC_ATTRS, _DOC_PARAMS, _n_samples, _NeuralRegressor
 from ._inputs import InputScaler
-from ._lazy import LAZY_LOADERS, HiSSCubeDataset
+from ._lazy import HiSSCubeDataset
 from ._losses import make_criterion, n_outputs_for
 from ._modules import ImageEncoder, SpectrumEncoder, _check_input, _mlp_head, append_scalars
 
@@ -485,43 +484,22 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         self.temperature = temperature
 
     # -- the two nets ---------------------------------------------------------------------------
-    def _stage_kwargs(self, split, max_epochs, plateau=True):
-        callbacks = self._callbacks(validate=split is not None, plateau=plateau)
-        return {
-            "optimizer": torch.optim.AdamW,
-            "lr": self.lr,
-            "optimizer__weight_decay": self.weight_decay,
-            "max_epochs": max_epochs,
-            "batch_size": self.batch_size,
-            "iterator_train__shuffle": True,
-            "train_split": split,
-            "callbacks": callbacks,
-            "device": resolve_device(self.device),
-            "verbose": int(self.verbose),
-        }
-
-    def _build_pretrain_net(self, seed, n_outputs, n_rows):
+    def _build_pretrain_net(self, seed, n_outputs, n_rows, lazy=False):
         module_kwargs = {
             "image_shape": self.net_shapes_["image"],
             "spectrum_shape": self.net_shapes_["spectrum"],
             "n_outputs": n_outputs,
-            "width": self.width,
-            "depth": self.depth,
-            "spectrum_depth": self.depth + 1,
-            "norm": self.norm,
-            "dropout": self.dropout,
-            "embed_dim": self.embed_dim,
+            **self._encoder_kwargs(),
             "projection_dim": self.projection_dim,
             "temperature": float(self.temperature),
-            "n_scalars": len(self.scalar_keys_),
-            "augment": self.augment,
         }
         # The InfoNCE loss often stays flat for a dozen epochs before the encoders find what
         # pairs an image with its spectrum: a learning-rate drop there would stall it.
-        stage = self._stage_kwargs(
+        stage = self._training_kwargs(
             _valid_split(self.validation_fraction, n_rows, seed),
             self.pretrain_epochs,
             plateau=False,
+            lazy=lazy,
         )
         kwargs = {
             "module": ContrastiveNet,
@@ -534,10 +512,10 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         }
         return NeuralNet(**kwargs)
 
-    def _build_head_net(self, seed, module, n_rows):
+    def _build_head_net(self, seed, module, n_rows, lazy=False):
         # module__* keys would make skorch build a new module instead of training this one.
-        stage = self._stage_kwargs(
-            _valid_split(self.validation_fraction, n_rows, seed), self.max_epochs
+        stage = self._training_kwargs(
+            _valid_split(self.validation_fraction, n_rows, seed), self.max_epochs, lazy=lazy
         )
         extra = self._extra_net_kwargs(stage["callbacks"])
         kwargs = {
@@ -619,12 +597,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
 
         # Stage 1: contrastive pretraining on every row; the pairing is the label, so y is a
         # placeholder.
-        self.pretrain_net_ = self._build_pretrain_net(seed, n_outputs, n)
-        # Out of core: batches of whole chunks, shuffled by blocks of chunks (unless the
-        # user's net_kwargs choose other loaders).
-        loaders = {k: v for k, v in LAZY_LOADERS.items() if k not in (self.net_kwargs or {})}
-        if lazy:
-            self.pretrain_net_.set_params(**loaders)
+        self.pretrain_net_ = self._build_pretrain_net(seed, n_outputs, n, lazy=lazy)
         if self.pretrain_epochs > 0:
             self.pretrain_net_.fit(inputs, None if lazy else np.zeros(n, dtype=np.float32))
         else:  # no pretraining: the encoders keep their random initialisation
@@ -649,9 +622,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         if sample_weight is not None:
             head_inputs["sample_weight"] = sample_weight.astype(np.float32)
         self.n_labelled_ = int(labelled.sum())
-        self.net_ = self._build_head_net(seed, module, self.n_labelled_)
-        if lazy:
-            self.net_.set_params(**loaders)
+        self.net_ = self._build_head_net(seed, module, self.n_labelled_, lazy=lazy)
         self.net_.fit(head_inputs, None if lazy else y2d)
         return self
 
