@@ -26,10 +26,8 @@ def _model(name, random_state, neural_params, **params):
     return make_model(name, random_state=random_state, **params)
 
 
-def _run(models, data, *, test_size, cv, n_jobs, random_state, verbose, eligible=None):
-    train, test = study_split(
-        len(data.y), test_size=test_size, random_state=random_state, eligible=eligible
-    )
+def _run(models, data, *, test_size, cv, n_jobs, random_state, verbose):
+    train, test = study_split(len(data.y), test_size=test_size, random_state=random_state)
     return evaluate_models(
         models,
         data.X,
