@@ -317,7 +317,10 @@ def test_resume_after_sigkill_loses_no_trial(tmp_path):
     done_before = {t.number: t.params for t in before if t.state == TrialState.COMPLETE}
     running = [t.number for t in before if t.state == TrialState.RUNNING]
     assert len(done_before) >= 3 and len(running) == 1
-    time.sleep(2.5)  # past the grace period of two 1-s heartbeats: the killed trial is stale
+    # Past the grace period of two 1-s heartbeats, plus a second: SQLite's CURRENT_TIMESTAMP,
+    # which Optuna's staleness check compares, has a resolution of one second, so 2.5 s after
+    # the last beat can still read as only 2 s (not yet stale).
+    time.sleep(3.5)
 
     # The restart: the same study name and storage, 3 more trials.
     resume_search(db, DecisionTreeRegressor(random_state=0), n_trials=3).fit(*toy(120))
