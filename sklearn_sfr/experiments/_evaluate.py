@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import KFold, cross_validate, train_test_split
 
@@ -137,7 +138,8 @@ def evaluate_models(
         Folds of the cross-validation on the training objects (an int is a shuffled,
         seeded ``KFold``); None skips it.
     n_jobs : int, default=None
-        Parallel folds (joblib; ``joblib.parallel_config`` chooses the backend).
+        Parallel jobs (joblib; ``joblib.parallel_config`` chooses the backend): the folds of
+        each model with ``cv``, else the models themselves.
     noise_floor : float, default=None
         RMSE of the labels against the truth: ``rmse_over_floor`` is ``rmse`` over it.
     random_state : int, default=0
@@ -176,25 +178,38 @@ def evaluate_models(
     train, test = np.asarray(train), np.asarray(test)
     if isinstance(cv, int | np.integer):
         cv = KFold(int(cv), shuffle=True, random_state=random_state)
-    rows, predictions = [], []
-    for name, model in models.items():
+
+    def score(name, model, fold_jobs):
         start = time.perf_counter()
+        rows = []
         if cv is not None:
             sizes = [(len(a), len(b)) for a, b in cv.split(train)]
-            for row in _cv_rows(name, model, X[train], y[train], cv, n_jobs, noise_floor):
+            for row in _cv_rows(name, model, X[train], y[train], cv, fold_jobs, noise_floor):
                 n_train, n_test = sizes[row["fold"]]
                 rows.append({**row, "n_train": n_train, "n_test": n_test})
         row, pred = _test_row(name, model, X, y, train, test, noise_floor)
         row.update(n_train=len(train), n_test=len(test))
         rows.append(row)
-        predictions.append(
-            pd.DataFrame({"model": name, "position": test, "y_true": y[test], "y_pred": pred})
-        )
+        frame = pd.DataFrame({"model": name, "position": test, "y_true": y[test], "y_pred": pred})
+        return rows, frame, time.perf_counter() - start
+
+    # With folds, the folds run in parallel; without, the models themselves do (each fit on
+    # one worker, so a study of several networks keeps every core busy).
+    if cv is None and n_jobs not in (None, 1) and len(models) > 1:
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+        results = parallel(delayed(score)(name, model, None) for name, model in models.items())
+    else:
+        results = (score(name, model, n_jobs) for name, model in models.items())
+    rows, predictions = [], []
+    for name, (model_rows, frame, seconds) in zip(models, results, strict=True):
+        rows.extend(model_rows)
+        predictions.append(frame)
         if verbose:
+            test_rmse = model_rows[-1]["rmse"]
             print(
-                f"  {name}: test RMSE {row['rmse']:.3f}"
-                + (f" ({row['rmse'] / noise_floor:.2f} x floor)" if noise_floor else "")
-                + f", {time.perf_counter() - start:.0f} s",
+                f"  {name}: test RMSE {test_rmse:.3f}"
+                + (f" ({test_rmse / noise_floor:.2f} x floor)" if noise_floor else "")
+                + f", {seconds:.0f} s",
                 flush=True,
             )
     scores = pd.DataFrame(rows)

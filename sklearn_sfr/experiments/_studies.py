@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
 from ..datasets import load_hisscube
 from ..model_selection import make_model
@@ -42,6 +43,14 @@ def _run(models, data, *, test_size, cv, n_jobs, random_state, verbose):
     )
 
 
+def _map(func, tasks, *, cv, n_jobs):
+    """``func(**task, n_jobs=...)`` for each task, in order. Without folds to spread, the
+    tasks themselves share the jobs; with folds, the tasks run in turn and the folds share."""
+    if cv is None and n_jobs not in (None, 1) and len(tasks) > 1:
+        return Parallel(n_jobs=n_jobs)(delayed(func)(**task, n_jobs=None) for task in tasks)
+    return [func(**task, n_jobs=n_jobs) for task in tasks]
+
+
 _COMMON_DOC = """
     test_size : float, default=0.2
         Fraction of the objects held out as the fixed test set.
@@ -49,7 +58,8 @@ _COMMON_DOC = """
         Cross-validation folds on the training objects, in addition to the test score;
         None scores on the test set only.
     n_jobs : int, default=None
-        Parallel cross-validation folds.
+        Parallel jobs (joblib): the cross-validation folds, or without ``cv`` the models
+        and configurations themselves.
     random_state : int, default=0
         Seeds the split, the folds and every model.
     neural_params : dict, default=None
@@ -291,27 +301,36 @@ def resolution_study(
         >>> scores[["image_size", "spectrum_length"]].values.tolist()
         [[8, 1155], [8, 577]]
     """
-    all_scores, all_predictions = [], []
-    for image_zoom in image_zooms:
-        for spectrum_zoom in spectrum_zooms:
-            data = load_hisscube(
-                cube, image_zoom=image_zoom, spectrum_zoom=spectrum_zoom, flag=flag
-            )
-            size, length = data.X["image"].shape[-1], data.X["spectrum"].shape[-1]
-            name = f"{size} px x {length} px"
-            built = {name: _model(model, random_state, neural_params, **(model_params or {}))}
-            scores, predictions = _run(
-                built, data, test_size=test_size, cv=cv, n_jobs=n_jobs,
-                random_state=random_state, verbose=verbose,
-            )  # fmt: skip
-            for frame in (scores, predictions):
-                frame.insert(1, "image_zoom", image_zoom)
-                frame.insert(2, "spectrum_zoom", spectrum_zoom)
-                frame.insert(3, "image_size", size)
-                frame.insert(4, "spectrum_length", length)
-            all_scores.append(scores)
-            all_predictions.append(predictions)
-    return pd.concat(all_scores, ignore_index=True), pd.concat(all_predictions, ignore_index=True)
+    tasks = [
+        dict(cube=cube, image_zoom=i, spectrum_zoom=s, flag=flag, model=model,
+             model_params=model_params, test_size=test_size, cv=cv, random_state=random_state,
+             neural_params=neural_params, verbose=verbose)
+        for i in image_zooms for s in spectrum_zooms
+    ]  # fmt: skip
+    results = _map(_resolution_pair, tasks, cv=cv, n_jobs=n_jobs)
+    return (
+        pd.concat([scores for scores, _ in results], ignore_index=True),
+        pd.concat([predictions for _, predictions in results], ignore_index=True),
+    )
+
+
+def _resolution_pair(cube, image_zoom, spectrum_zoom, *, flag, model, model_params, **common):
+    data = load_hisscube(cube, image_zoom=image_zoom, spectrum_zoom=spectrum_zoom, flag=flag)
+    size, length = data.X["image"].shape[-1], data.X["spectrum"].shape[-1]
+    neural_params = common.pop("neural_params")
+    random_state = common["random_state"]
+    built = {
+        f"{size} px x {length} px": _model(
+            model, random_state, neural_params, **(model_params or {})
+        )
+    }
+    scores, predictions = _run(built, data, **common)
+    for frame in (scores, predictions):
+        frame.insert(1, "image_zoom", image_zoom)
+        frame.insert(2, "spectrum_zoom", spectrum_zoom)
+        frame.insert(3, "image_size", size)
+        frame.insert(4, "spectrum_length", length)
+    return scores, predictions
 
 
 @_doc(
@@ -366,18 +385,20 @@ def flag_study(
     train, test = study_split(
         len(rows), test_size=test_size, random_state=random_state, eligible=clean
     )
-    all_scores, all_predictions = [], []
-    for trained_on, subset in (("FLAG=0", train[clean[train]]), ("all labelled", train)):
-        built = {name: _model(name, random_state, neural_params) for name in models}
-        scores, predictions = evaluate_models(
-            built, X, y, train=subset, test=test, cv=cv, n_jobs=n_jobs,
-            noise_floor=data.noise_floor, random_state=random_state, verbose=verbose,
-        )  # fmt: skip
+    tasks = [
+        dict(models={name: _model(name, random_state, neural_params) for name in models},
+             X=X, y=y, train=subset, test=test, cv=cv, noise_floor=data.noise_floor,
+             random_state=random_state, verbose=verbose)
+        for subset in (train[clean[train]], train)
+    ]  # fmt: skip
+    results = _map(evaluate_models, tasks, cv=cv, n_jobs=n_jobs)
+    for trained_on, (scores, predictions) in zip(("FLAG=0", "all labelled"), results):
         scores.insert(1, "trained_on", trained_on)
         predictions.insert(1, "trained_on", trained_on)
-        all_scores.append(scores)
-        all_predictions.append(predictions)
-    return pd.concat(all_scores, ignore_index=True), pd.concat(all_predictions, ignore_index=True)
+    return (
+        pd.concat([scores for scores, _ in results], ignore_index=True),
+        pd.concat([predictions for _, predictions in results], ignore_index=True),
+    )
 
 
 def _with_isolator(model, random_state):
@@ -470,16 +491,17 @@ def isolation_study(
     from ..metrics import regression_report
 
     neighbour, source = has_neighbour(data, random_state=random_state)
-    all_scores, all_predictions = [], []
+    tasks = []
     for isolation in ("none", "ObjectIsolator"):
         built = {}
         for name in models:
             model = _model(name, random_state, neural_params)
             built[name] = model if isolation == "none" else _with_isolator(model, random_state)
-        scores, predictions = _run(
-            built, data, test_size=test_size, cv=cv, n_jobs=n_jobs,
-            random_state=random_state, verbose=verbose,
-        )  # fmt: skip
+        tasks.append(dict(models=built, data=data, test_size=test_size, cv=cv,
+                          random_state=random_state, verbose=verbose))  # fmt: skip
+    results = _map(_run, tasks, cv=cv, n_jobs=n_jobs)
+    all_scores, all_predictions = [], []
+    for isolation, (scores, predictions) in zip(("none", "ObjectIsolator"), results):
         scores.insert(1, "isolation", isolation)
         scores.insert(2, "objects", "all")
         predictions.insert(1, "isolation", isolation)

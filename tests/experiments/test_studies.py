@@ -341,3 +341,25 @@ def test_measure_does_not_count_memory_held_before_the_block():
     assert total == held.size
     assert measure.peak_memory_mb < 50
     assert measure.seconds > 0
+
+
+@pytest.mark.parametrize(
+    "study",
+    [
+        lambda cube, data, **kw: baseline_study(data, **kw),
+        lambda cube, data, **kw: flag_study(cube, models=["tree-lines", "tree-photometry"], **kw),
+        lambda cube, data, **kw: isolation_study(data, **kw),
+        lambda cube, data, **kw: resolution_study(
+            cube, model="tree-photometry", image_zooms=[2, 3], spectrum_zooms=[3], **kw
+        ),
+    ],
+    ids=["models", "flag", "isolation", "resolution"],
+)
+def test_parallel_jobs_give_the_sequential_tables(synthetic_cube, data, study):
+    # Without cv, n_jobs spreads the models or configurations over processes.
+    sequential, seq_pred = study(synthetic_cube, data)
+    parallel, par_pred = study(synthetic_cube, data, n_jobs=2)
+    exact = [c for c in sequential.columns if c not in ("fit_time", "predict_time",
+                                                         "peak_memory_mb")]  # fmt: skip
+    pd.testing.assert_frame_equal(parallel[exact], sequential[exact])
+    pd.testing.assert_frame_equal(par_pred, seq_pred)
