@@ -91,13 +91,15 @@ def _index_rows(index, n):
     return uniq, inverse, scalar
 
 
-def _read_rows(ds, rows, gap=None):
+def _read_rows(ds, rows, gap=None, dest=None, dtype=None):
     """Read sorted unique ``rows`` of ``ds`` along axis 0 with contiguous reads.
 
     Runs of rows closer than one chunk are read as one slab and subselected, so a batch costs a
-    few large reads rather than one read per row.
+    few large reads rather than one read per row. ``dest`` (a permutation) puts the row read
+    ``k``-th at output position ``dest[k]``: a shuffled batch lands in its order straight from
+    the slab, without a second copy.
     """
-    out = np.empty((rows.size, *ds.shape[1:]), dtype=ds.dtype)
+    out = np.empty((rows.size, *ds.shape[1:]), dtype=ds.dtype if dtype is None else dtype)
     if rows.size == 0:
         return out
     if gap is None:
@@ -107,13 +109,29 @@ def _read_rows(ds, rows, gap=None):
     stops = np.concatenate([breaks, [rows.size]])
     for a, b in zip(starts, stops):
         lo, hi = int(rows[a]), int(rows[b - 1]) + 1
-        if hi - lo == b - a:
+        consecutive = hi - lo == b - a
+        if dest is not None:
+            slab = ds[lo:hi]
+            out[dest[a:b]] = slab if consecutive else slab[rows[a:b] - lo]
+        elif consecutive:
             # A run of consecutive rows: straight into the output, no intermediate copy.
             ds.read_direct(out, np.s_[lo:hi], np.s_[a:b])
         else:
             slab = ds[lo:hi]
             out[a:b] = slab[rows[a:b] - lo]
     return out
+
+
+def _shuffled_rows(index, n):
+    """``(sorted rows, where each goes)`` for a 1-D integer array of distinct in-range rows in
+    any order (a shuffled batch), else None (the general path handles the rest)."""
+    if not isinstance(index, np.ndarray) or index.ndim != 1 or index.dtype.kind not in "iu":
+        return None
+    order = np.argsort(index, kind="stable")
+    rows = index[order]
+    if rows.size and (rows[0] < 0 or rows[-1] >= n or not np.all(rows[1:] != rows[:-1])):
+        return None
+    return rows, order
 
 
 class HiSSCube:
@@ -177,7 +195,9 @@ class HiSSCube:
         if not h5py.is_hdf5(self.path):
             raise HiSSCubeFormatError(f"{self.path} is not an HDF5 file")
         self._open = {}
-        self._chunk_rows = {}
+        self._chunk_rows = {}  # h5py looks the layout up anew at every call
+        self._checked = {}
+        self._dtypes = {}
         try:
             # A chunk cache of 4 MiB per dataset (HDF5's default: 1 MiB) holds a few of our
             # ~1 MiB chunks, so batches that end and start inside one chunk read it once.
@@ -277,12 +297,21 @@ class HiSSCube:
         return ds
 
     def _read(self, name, index, expected_tail):
-        ds = self._array(name, expected_tail)
-        rows, inverse, scalar = _index_rows(index, self.n_objects)
-        if name not in self._chunk_rows:  # h5py looks the layout up anew at every call
+        ds = self._checked.get(name)
+        if ds is None:  # check the layout once, not at every batch
+            ds = self._checked[name] = self._array(name, expected_tail)
             self._chunk_rows[name] = ds.chunks[0] if ds.chunks else 64
+            self._dtypes[name] = ds.dtype
+        gap, dtype = self._chunk_rows[name], self._dtypes[name]
+        # A batch of distinct rows in any order (not a reference cube, whose repairs need the
+        # sorted rows): read in file order, each row written straight to its place.
+        shuffled = None if self.is_reference else _shuffled_rows(index, self.n_objects)
         try:
-            out = _read_rows(ds, rows, self._chunk_rows[name])
+            if shuffled is not None:
+                out = _read_rows(ds, shuffled[0], gap, dest=shuffled[1], dtype=dtype)
+                return out.astype(np.float32, copy=False), index, None, False
+            rows, inverse, scalar = _index_rows(index, self.n_objects)
+            out = _read_rows(ds, rows, gap, dtype=dtype)
         except (OSError, RuntimeError) as exc:
             raise HiSSCubeFormatError(f"{self.path}: cannot read {name}: {exc}") from exc
         out = out.astype(np.float32, copy=False)
@@ -391,9 +420,12 @@ class HiSSCube:
         return perms
 
     def _apply_bands(self, images, zoom, rows, inverse, scalar):
-        perm = self._band_permutation(zoom, rows)
-        if self._band_perm[zoom].ndim == 1 and (self._band_perm[zoom] == np.arange(5)).all():
+        if zoom not in self._band_perm:
+            self._band_permutation(zoom, rows[:0])  # resolves and caches the order
+        stored = self._band_perm[zoom]
+        if stored.ndim == 1 and (stored == np.arange(5)).all():
             return images  # stored u, g, r, i, z for every object: no copy
+        perm = self._band_permutation(zoom, rows)
         if inverse is not None:
             perm = perm[inverse]
         if scalar:
