@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import gc
 import os
 import resource
@@ -11,15 +9,9 @@ import sys
 import threading
 import time
 
+from ..utils._memory import release_free_memory
+
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-def _release_free_memory():
-    """Hand memory freed by earlier work back to the OS (glibc's ``malloc_trim``), so that a
-    block's growth above the starting RSS is what the block needs, not what the allocator
-    happened to keep from before. A no-op where glibc is absent."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def current_rss():
@@ -62,7 +54,7 @@ class Measure:
 
     def __enter__(self):
         gc.collect()
-        _release_free_memory()
+        release_free_memory()
         self._start_rss = self._peak = current_rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)

@@ -92,3 +92,22 @@ def test_out_of_core_fit_with_small_blocks_and_read_ahead(synthetic_cube):
     assert model.net_.iterator_train is CubeDataLoader
     pred = model.predict(lazy)
     assert pred.shape == lazy.y.shape and np.isfinite(pred).all()
+
+
+@pytest.mark.parametrize("read_ahead", [0, 2])
+def test_releasing_memory_between_batches_changes_no_batch(
+    synthetic_cube, read_ahead, monkeypatch
+):
+    from sklearn_sfr.neural import _lazy
+
+    calls = []
+    monkeypatch.setattr(_lazy, "release_free_memory", lambda: calls.append(1))
+    lazy = HiSSCubeDataset(synthetic_cube, image_zoom=3, spectrum_zoom=3, flag=None)
+    kept = list(CubeDataLoader(lazy, batch_size=16, read_ahead=read_ahead))
+    assert len(calls) == len(kept)  # once after every batch the loop was handed
+    calls.clear()
+    plain = list(CubeDataLoader(lazy, batch_size=16, read_ahead=read_ahead, release_memory=False))
+    assert not calls
+    for (a, ya), (b, yb) in zip(kept, plain, strict=True):
+        np.testing.assert_array_equal(a["spectrum"], b["spectrum"])
+        np.testing.assert_array_equal(ya, yb)
