@@ -202,7 +202,7 @@ def _cmd_study(args):
             args.out,
             studies=args.studies,
             quick=args.quick,
-            # On a cluster every fold at once, unless --n-jobs says otherwise.
+            # On a cluster every fold (or model) at once, unless --n-jobs says otherwise.
             n_jobs=-1 if args.scheduler and args.n_jobs is None else args.n_jobs,
             random_state=args.seed,
             overwrite=args.overwrite,
@@ -271,10 +271,14 @@ def _add_study_parser(sub):
         "--studies", nargs="+", choices=STUDIES, default=list(STUDIES),
         help="which studies to run (default: all)",
     )  # fmt: skip
-    p.add_argument("--n-jobs", type=int, default=None, help="parallel cross-validation folds")
+    p.add_argument(
+        "--n-jobs", type=int, default=None,
+        help="parallel jobs: the cross-validation folds with --cv, else the models and "
+        "configurations (set OMP_NUM_THREADS=1)",
+    )  # fmt: skip
     p.add_argument(
         "--scheduler", default=None, metavar="ADDRESS",
-        help="run the cross-validation folds on this dask.distributed scheduler "
+        help="run the parallel jobs (folds, models) on this dask.distributed scheduler "
         "(tcp://host:8786; needs sklearn-sfr[scale])",
     )  # fmt: skip
     p.add_argument(

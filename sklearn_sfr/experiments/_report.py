@@ -90,7 +90,7 @@ class _Report:
             elif kind == "ul":
                 out.append("\n".join(f"- {item}" for item in value) + "\n")
             elif kind == "table":
-                out.append(_markdown_table(value) + "\n")
+                out.append(markdown_table(value) + "\n")
             else:
                 name, caption = value
                 out.append(f"![{caption}]({name})\n\n*{caption}*\n")
@@ -134,22 +134,38 @@ def _inline(text):
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
+def _digits(column):
+    return 1 if str(column).endswith(("_time", "_mb")) else 3
+
+
 def _format(frame):
-    """Numbers rounded for reading (3 decimals, times to 0.1 s)."""
+    """Numbers rounded for reading (3 decimals, times and memory to 0.1)."""
     frame = frame.copy()
     for column in frame.columns:
         if pd.api.types.is_float_dtype(frame[column]):
-            digits = 1 if column.endswith(("_time", "_mb")) else 3
-            frame[column] = frame[column].round(digits)
+            frame[column] = frame[column].round(_digits(column))
     return frame
 
 
-def _markdown_table(frame):
-    frame = _format(frame)
-    cells = [[("–" if pd.isna(v) else str(v)) for v in row] for row in frame.itertuples(False)]
+def markdown_table(frame):
+    """A DataFrame as a Markdown table (no extra dependency): floats to a fixed 3 decimals
+    (times and memory to 1), missing values as a dash. The SFR and the Scene reports share it.
+    """
+
+    def cell(value, digits):
+        if pd.isna(value):
+            return "–"
+        if isinstance(value, float | np.floating):
+            return f"{value:.{digits}f}"
+        return str(value)
+
+    digits = [_digits(c) for c in frame.columns]
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |"]
     lines.append("|" + "|".join("---" for _ in frame.columns) + "|")
-    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    lines += [
+        "| " + " | ".join(cell(v, d) for v, d in zip(row, digits)) + " |"
+        for row in frame.itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils._io import atomic_open
+from ._report import markdown_table
 from ._scene import SPLITS, scene_summary
 
 
@@ -15,23 +16,6 @@ def _write_atomic(path, write):
     with atomic_open(path, "w", newline="") as fh:
         write(fh)
     return Path(path)
-
-
-def _markdown(table, floatfmt="{:.3f}"):
-    """A DataFrame as a Markdown table (no extra dependency), NaN shown as a dash."""
-    frame = table.reset_index()
-
-    def cell(v):
-        if isinstance(v, float):
-            return "–" if np.isnan(v) else floatfmt.format(v)
-        return str(v)
-
-    lines = [
-        "| " + " | ".join(map(str, frame.columns)) + " |",
-        "|" + "|".join("---" for _ in frame.columns) + "|",
-    ]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
-    return "\n".join(lines)
 
 
 def _findings(summary):
@@ -152,7 +136,7 @@ def write_scene_report(out, scores, predictions=None, *, description=None):
         "`paper`: Bird et al. 2020 (image 89.27 %, audio 93.72 %, late fusion 96.81 %, 8 "
         "classes). Their splits are not stated, so they compare with either of ours.",
         "",
-        _markdown(accuracy),
+        markdown_table(accuracy.reset_index()),
         "",
         "## Findings",
         "",

@@ -388,3 +388,17 @@ def test_run_study_rejects_bad_arguments_before_any_work(synthetic_cube, tmp_pat
     with pytest.raises(TypeError, match="unknown study settings"):
         run_study(synthetic_cube, out, verbose=False, max_epochs=3)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_markdown_table_fixed_decimals_and_dashes():
+    from sklearn_sfr.experiments._report import markdown_table
+
+    frame = pd.DataFrame(
+        {"model": ["a", "b"], "rmse": [0.5, np.nan], "fit_time": [12.345, 1.0], "n": [3, 4]}
+    )
+    assert markdown_table(frame).splitlines() == [
+        "| model | rmse | fit_time | n |",
+        "|---|---|---|---|",
+        "| a | 0.500 | 12.3 | 3 |",
+        "| b | – | 1.0 | 4 |",
+    ]
