@@ -29,6 +29,13 @@ def _positive_int(text):
     return value
 
 
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text}")
+    return value
+
+
 def _fraction(text):
     value = float(text)
     if not 0 <= value < 1:
@@ -473,6 +480,7 @@ def _cmd_tune(args):
         study_name=study_name,
         refit=False,
         random_state=args.seed,
+        heartbeat_interval=args.heartbeat or None,
         verbose=0 if args.quiet else 1,
     )
     t0 = time.perf_counter()
@@ -562,6 +570,11 @@ def _add_tune_parser(sub):
         "--timeout", type=float, default=None, help="stop starting trials after S seconds"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the folds, sampler, models")
+    p.add_argument(
+        "--heartbeat", type=_non_negative_int, default=60, metavar="SECONDS",
+        help="seconds between a running trial's heartbeats (default 60); a trial silent for "
+        "two of them counts as killed and is retried by the next run (0: off)",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--out", default="sfr-tune",

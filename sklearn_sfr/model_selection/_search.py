@@ -167,9 +167,10 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
     load_if_exists : bool, default=True
         Continue the study ``study_name`` when the storage has it (False raises instead).
     sampler : optuna.samplers.BaseSampler or None, default=None
-        None is a :class:`~optuna.samplers.TPESampler` seeded from ``random_state`` and the
-        number of trials the study already has, so a continued study does not repeat the
-        random start-up draws of the first run.
+        None is a :class:`~optuna.samplers.TPESampler` whose random draws are seeded from
+        ``random_state`` and each trial's number: a continued study does not repeat the
+        start-up draws of the first run, and workers sharing a study with one seed do not
+        draw the same trials.
     pruner : optuna.pruners.BasePruner or None, default=None
         Stops unpromising neural trials early (see Notes); None is Optuna's default
         :class:`~optuna.pruners.MedianPruner`, :class:`~optuna.pruners.NopPruner` disables.
@@ -379,13 +380,16 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         if self.sampler is not None:
             study.sampler = self.sampler
         else:
-            # Offset the seed by the trials already there: a continued study must not draw
-            # the first run's start-up parameters again.
+            # Draws seeded per trial number: a continued study draws new parameters, and
+            # workers sharing the study with one seed draw different ones.
+            from ._sampler import TrialSeededTPESampler
+
             seed = self.random_state
-            if seed is not None:
-                base = check_random_state(seed).randint(np.iinfo(np.int32).max)
-                seed = int((base + len(study.trials)) % np.iinfo(np.int32).max)
-            study.sampler = optuna.samplers.TPESampler(seed=seed)
+            if seed is None:
+                study.sampler = optuna.samplers.TPESampler()
+            else:
+                seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
+                study.sampler = TrialSeededTPESampler(seed)
         return study
 
     def _objective(self, X, y, groups, cv, fit_params, errors):

@@ -90,3 +90,25 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert err.startswith("error: ") and "missing.h5" in err
     with pytest.raises(SystemExit):  # argparse: unknown model name
         main(["tune", "--cube", "c.h5", "--estimator", "forest", "--n-trials", "1"])
+
+
+@pytest.mark.parametrize("beat, expected", [("5", 5), ("0", None)])
+def test_tune_heartbeat_option(synthetic_cube, tmp_path, monkeypatch, beat, expected):
+    from sklearn_sfr.model_selection import OptunaSearchCV
+
+    seen = {}
+    original = OptunaSearchCV.fit
+
+    def spy(self, *args, **kwargs):
+        seen["heartbeat"] = self.heartbeat_interval
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(OptunaSearchCV, "fit", spy)
+    assert tune(synthetic_cube, tmp_path, "--n-trials", "1", "--heartbeat", beat) in (0, None)
+    assert seen["heartbeat"] == expected
+
+
+def test_tune_refuses_a_negative_heartbeat(synthetic_cube, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        tune(synthetic_cube, tmp_path, "--n-trials", "1", "--heartbeat", "-1")
+    assert "--heartbeat" in capsys.readouterr().err
