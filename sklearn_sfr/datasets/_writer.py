@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..utils._io import remove_stale_temporaries, temporary_path
 from ._layout import (
     BAND_NAMES,
     CUTOUT_SIZES,
@@ -187,8 +187,9 @@ class HiSSCubeWriter:
         # A fresh name beside the target (same file system: the final rename is atomic),
         # created with mode 0o666 so the umask gives the cube the usual permissions (mkstemp's
         # 0o600 would make it private to its writer).
-        tag = f"{os.getpid()}.{secrets.token_hex(4)}"
-        self._tmp = self.path.parent / f".{self.path.name}.{tag}.tmp"
+        # A writer killed earlier (SIGKILL, power loss) could not clean up: remove its file.
+        remove_stale_temporaries(self.path)
+        self._tmp = temporary_path(self.path)
         os.close(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         self._targets_written = 0
         self._spectra_written = 0

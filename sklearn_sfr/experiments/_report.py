@@ -13,7 +13,6 @@ import html
 import json
 import os
 import platform
-import secrets
 import shutil
 import sys
 import time
@@ -22,7 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..utils._io import write_csv_atomic, write_text_atomic
+from ..utils._io import (
+    remove_stale_temporaries,
+    temporary_path,
+    write_csv_atomic,
+    write_text_atomic,
+)
 
 #: The studies ``run_study`` can run, in order.
 STUDIES = ("baseline", "modality", "fusion", "resolution", "flag", "isolation")
@@ -426,7 +430,8 @@ def _settings(quick, overrides):
 
 
 def _temporary_folder(out):
-    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    remove_stale_temporaries(out)  # what a killed study left
+    tmp = temporary_path(out)
     tmp.mkdir(parents=True)
     return tmp
 
@@ -436,7 +441,7 @@ def _publish(tmp, out, overwrite):
     if out.exists():
         if not overwrite:
             raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
-        old = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.old"
+        old = temporary_path(out, suffix="old")
         os.replace(out, old)
         os.replace(tmp, out)
         shutil.rmtree(old, ignore_errors=True)

@@ -4,8 +4,79 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import shutil
+import socket
 from pathlib import Path
+
+# The host goes into temporary names: on a shared file system only this host's process
+# table says whether a writer is still alive.
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+
+
+def temporary_path(path, suffix="tmp"):
+    """A fresh hidden name beside ``path``: ``.NAME.HOST.PID.RANDOM.tmp``.
+
+    Beside it so that the final :func:`os.replace` stays on one file system (atomic); named
+    after the host and process so that :func:`remove_stale_temporaries` can tell a killed
+    writer's leftovers from a running writer's file.
+    """
+    path = Path(path)
+    return path.parent / f".{path.name}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.{suffix}"
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_temporaries(path):
+    """Delete the temporaries of ``path`` that writers on this host left when they were
+    killed (their process is gone); those of running writers and of other hosts stay.
+
+    Returns
+    -------
+    list of Path
+        What was removed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sklearn_sfr.utils._io import remove_stale_temporaries, temporary_path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> mine = temporary_path(folder / "cube.h5")
+    >>> _ = mine.write_bytes(b"running")
+    >>> dead = folder / mine.name.replace(f".{os.getpid()}.", ".999999999.")
+    >>> _ = dead.write_bytes(b"killed")
+    >>> [p.name == dead.name for p in remove_stale_temporaries(folder / "cube.h5")]
+    [True]
+    >>> mine.exists(), dead.exists()
+    (True, False)
+    """
+    path = Path(path)
+    pattern = re.compile(
+        rf"\.{re.escape(path.name)}\.{re.escape(_HOST)}\.(\d+)\.[0-9a-f]{{8}}\.(tmp|old)"
+    )
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in path.parent.iterdir():
+            match = pattern.fullmatch(entry.name)
+            if match is None or _alive(int(match.group(1))):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+                removed.append(entry)
+    return removed
 
 
 @contextlib.contextmanager
@@ -39,7 +110,7 @@ def atomic_open(path, mode="w", **open_kw):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp = temporary_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     if mode == "w":
         open_kw.setdefault("encoding", "utf-8")

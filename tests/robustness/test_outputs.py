@@ -83,9 +83,11 @@ def test_make_cube_killed_mid_write_leaves_no_cube(tmp_path):
     assert _kill_when(args, writing) == -signal.SIGKILL
     assert not out.exists()  # only the temporary was written
     assert _temporaries(tmp_path, out.name)
-    # The name is free: a new run (no --overwrite needed) writes the cube.
+    # The name is free: a new run (no --overwrite needed) writes the cube, and removes what
+    # the killed writer left.
     assert main(["make-cube", str(out), "--n-objects", "8", "--quiet"]) == 0
     assert out.exists()
+    assert not _temporaries(tmp_path, out.name)
 
 
 @pytest.mark.slow
@@ -102,6 +104,9 @@ def test_study_killed_mid_run_publishes_no_report(synthetic_cube, tmp_path):
     assert _kill_when(args, started) == -signal.SIGKILL
     assert not out.exists()
     assert file_state(synthetic_cube) == before
+    # The next study removes the killed one's temporary folder.
+    assert main([str(a) for a in args[:-1]]) == 0  # baseline only: quick
+    assert out.is_dir() and not _temporaries(tmp_path, out.name)
 
 
 def test_a_failing_writer_keeps_the_previous_file(tmp_path):
