@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..datasets._layout import CUTOUT_SIZES, n_wavelength
 from ..utils._io import (
     remove_stale_temporaries,
     temporary_path,
@@ -429,6 +430,29 @@ def _settings(quick, overrides):
     return settings
 
 
+def _settings_lines(config, studies, random_state):
+    """What the numbers depend on, in words: the split, the networks' training, the grids."""
+    neural = ", ".join(f"{k}={v}" for k, v in config["neural_params"].items()) or "defaults"
+    lines = [
+        f"Split: {1 - config['test_size']:.0%} training / {config['test_size']:.0%} test "
+        f"(seed {random_state}); cross-validation: "
+        + (f"{config['cv']} folds" if config["cv"] else "none (test split only)")
+        + ".",
+        f"Networks: {neural}; images {CUTOUT_SIZES[config['image_zoom']]} px, spectra "
+        f"{n_wavelength(config['spectrum_zoom'])} px unless a study varies them.",
+    ]
+    if "resolution" in studies:
+        params = ", ".join(f"{k}={v}" for k, v in config["resolution_params"].items())
+        lines.append(
+            f"Resolution study: {config['resolution_model']} ({params}) on images of "
+            + ", ".join(str(CUTOUT_SIZES[z]) for z in config["image_zooms"])
+            + " px x spectra of "
+            + ", ".join(str(n_wavelength(z)) for z in config["spectrum_zooms"])
+            + " px."
+        )
+    return lines
+
+
 def _temporary_folder(out):
     remove_stale_temporaries(out)  # what a killed study left
     tmp = temporary_path(out)
@@ -583,6 +607,7 @@ def run_study(
             + f" {'Quick mode (a smoke test, not an answer). ' if quick else ''}"
             f"Ran in {seconds / 60:.1f} min on {os.cpu_count()} CPU(s)."
         )
+        report.bullets(_settings_lines(config, studies, random_state))
         report.heading("Conclusions")
         report.bullets(found)
         report.heading("The data")
