@@ -355,6 +355,31 @@ def _cmd_scene(args):
     print(f"report written to {paths['report']} in {time.perf_counter() - t0:.0f} s")
 
 
+def _cmd_report(args):
+    from .experiments._report import render_report
+
+    result = render_report(args.folder, verbose=not args.quiet)
+    if not args.quiet:
+        for line in result["conclusions"]:
+            print("- " + line.replace("**", ""))
+    print(f"report: {Path(args.folder) / 'report.html'}")
+
+
+def _add_report_parser(sub):
+    p = sub.add_parser(
+        "report",
+        help="rewrite a study folder's report and figures from its saved scores (no training)",
+        description=(
+            "Render the tables, figures, report.md and report.html of a folder written by "
+            "'sklearn-sfr study' again from its *_scores.csv, *_predictions.csv and "
+            "config.json, with this version's report code. The cube it names must exist."
+        ),
+    )
+    p.add_argument("folder", help="a report folder written by 'sklearn-sfr study'")
+    p.add_argument("--quiet", action="store_true", help="print only the report's path")
+    p.set_defaults(func=_cmd_report)
+
+
 def _add_scene_parser(sub):
     p = sub.add_parser(
         "scene",
@@ -633,6 +658,7 @@ def build_parser():
 
     _add_ingest_parser(sub)
     _add_study_parser(sub)
+    _add_report_parser(sub)
     _add_scene_parser(sub)
 
     _add_tune_parser(sub)

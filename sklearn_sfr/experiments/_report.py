@@ -208,6 +208,8 @@ def conclusions(tables):
         t = tables["modality"]
         single = t[t["modality"] != "both"]
         both = t[t["modality"] == "both"]
+        if "fusion" in tables:  # every fused model of the run competes, not only one strategy
+            both = pd.concat([both, tables["fusion"]], ignore_index=True)
         if len(single) and len(both):
             s, b = _best(single), _best(both)
             verdict = "helps" if b["rmse"] < s["rmse"] else "does not help"
@@ -402,6 +404,112 @@ def _result_figures(name, scores, predictions, data, folder):
     return figures
 
 
+# -- the report ---------------------------------------------------------------------------------
+#: The columns that name a configuration in each study's summary table.
+_KEYS = {
+    "baseline": ["model"],
+    "modality": ["model", "modality"],
+    "fusion": ["model", "fusion"],
+    "resolution": ["model", "image_size", "spectrum_length"],
+    "flag": ["model", "trained_on"],
+    "isolation": ["model", "isolation", "objects"],
+}
+
+
+def _write_report(folder, data, scores, predictions, record):
+    """Summary tables, figures, ``report.md`` and ``report.html`` into ``folder``, from the
+    studies' scores and predictions and the run's ``config.json`` record."""
+    cube, config, studies = Path(record["cube"]), record["settings"], record["studies"]
+    tables = {name: summary_table(scores[name], _KEYS[name]) for name in studies}
+    for name in studies:
+        write_csv_atomic(tables[name], folder / f"{name}_summary.csv", index=False)
+    figures = _eda_figures(cube, data, folder)
+    for name in studies:
+        figures.update(_result_figures(name, scores[name], predictions[name], data, folder))
+    found = conclusions(tables)
+
+    report = _Report("sklearn-sfr study: star-formation rates from images and spectra")
+    floor = data.noise_floor
+    report.text(
+        f"Cube `{cube}`: {len(data.y)} FLAG=0 objects; noise floor (RMSE of the labels "
+        "against the true log SFR, the limit no model can beat on average): "
+        + (f"**{floor:.3f} dex**." if floor is not None else "unknown (real data).")
+        + f" {'Quick mode (a smoke test, not an answer). ' if record['quick'] else ''}"
+        f"Ran in {record['seconds'] / 60:.1f} min on {record.get('cpus') or '?'} CPU(s)."
+    )
+    report.bullets(_settings_lines(config, studies, record["random_state"]))
+    report.heading("Conclusions")
+    report.bullets(found)
+    report.heading("The data")
+    for key in ("cutouts", "spectra", "sfr_distribution"):
+        report.figure(*figures[key])
+    for name in studies:
+        report.heading(f"{name.capitalize()} study")
+        report.table(tables[name])
+        for key, (path, caption) in figures.items():
+            if key.startswith(name):
+                report.figure(path, caption)
+    write_text_atomic(folder / "report.md", report.markdown())
+    write_text_atomic(folder / "report.html", report.html())
+    return tables, found
+
+
+def render_report(out, *, verbose=True):
+    """Rewrite a finished study folder's tables, figures and report from its saved scores.
+
+    Nothing is trained: the scores and predictions (``*_scores.csv``, ``*_predictions.csv``)
+    and ``config.json`` that :func:`run_study` wrote are read back and rendered with this
+    version's report code, e.g. after an upgrade that words the conclusions better. The cube
+    named in ``config.json`` must still exist (the figures show its objects). The folder is
+    rebuilt beside ``out`` and swapped in at the end, so a failure leaves it as it was.
+
+    Parameters
+    ----------
+    out : str or path-like
+        A folder written by :func:`run_study`.
+    verbose : bool, default=True
+
+    Returns
+    -------
+    dict
+        ``tables``, ``conclusions`` and ``out``, as :func:`run_study` returns them.
+    """
+    from ..datasets import load_hisscube
+
+    out = Path(out)
+    try:
+        record = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        studies = record["studies"]
+        config = record["settings"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise FileNotFoundError(
+            f"{out} is not a study folder (config.json missing or unreadable: {exc})"
+        ) from exc
+    missing = [f"{name}_{kind}.csv" for name in studies for kind in ("scores", "predictions")
+               if not (out / f"{name}_{kind}.csv").is_file()]  # fmt: skip
+    if missing:
+        raise FileNotFoundError(f"{out} lacks {', '.join(missing)}")
+    cube = Path(record["cube"])
+    if not cube.is_file():
+        raise FileNotFoundError(f"the study's cube {cube} (config.json) is not there")
+    scores = {name: pd.read_csv(out / f"{name}_scores.csv") for name in studies}
+    predictions = {name: pd.read_csv(out / f"{name}_predictions.csv") for name in studies}
+    data = load_hisscube(
+        cube, image_zoom=config["image_zoom"], spectrum_zoom=config["spectrum_zoom"], flag=0
+    )
+    tmp = _temporary_folder(out)
+    try:
+        shutil.copytree(out, tmp, dirs_exist_ok=True)
+        tables, found = _write_report(tmp, data, scores, predictions, record)
+        _publish(tmp, out, overwrite=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if verbose:
+        print(f"rewrote {out / 'report.html'}", file=sys.stderr, flush=True)
+    return {"tables": tables, "conclusions": found, "out": out}
+
+
 # -- the run --------------------------------------------------------------------------------------
 def _versions():
     from importlib.metadata import PackageNotFoundError, version
@@ -550,9 +658,7 @@ def run_study(
     )
     tmp = _temporary_folder(out)
     try:
-        report = _Report("sklearn-sfr study: star-formation rates from images and spectra")
-        figures = _eda_figures(cube, data, tmp)
-        scores, tables = {}, {}
+        scores, predictions = {}, {}
         runs = {
             "baseline": lambda: _studies.baseline_study(data, **common),
             "modality": lambda: _studies.modality_study(data, **common),
@@ -578,50 +684,16 @@ def run_study(
                 data, models=config["isolation_models"], **common
             ),
         }
-        keys = {
-            "baseline": ["model"],
-            "modality": ["model", "modality"],
-            "fusion": ["model", "fusion"],
-            "resolution": ["model", "image_size", "spectrum_length"],
-            "flag": ["model", "trained_on"],
-            "isolation": ["model", "isolation", "objects"],
-        }
         for name in studies:
             say(f"{name} study")
             t0 = time.perf_counter()
-            scores[name], predictions = runs[name]()
-            tables[name] = summary_table(scores[name], keys[name])
+            scores[name], predictions[name] = runs[name]()
+            # Each study's raw results are kept as soon as they exist.
             write_csv_atomic(scores[name], tmp / f"{name}_scores.csv", index=False)
-            write_csv_atomic(tables[name], tmp / f"{name}_summary.csv", index=False)
-            write_csv_atomic(predictions, tmp / f"{name}_predictions.csv", index=False)
-            figures.update(_result_figures(name, scores[name], predictions, data, tmp))
+            write_csv_atomic(predictions[name], tmp / f"{name}_predictions.csv", index=False)
             say(f"{name} study done in {time.perf_counter() - t0:.0f} s")
         seconds = time.perf_counter() - start
-        found = conclusions(tables)
-
-        floor = data.noise_floor
-        report.text(
-            f"Cube `{cube}`: {len(data.y)} FLAG=0 objects; noise floor (RMSE of the labels "
-            "against the true log SFR, the limit no model can beat on average): "
-            + (f"**{floor:.3f} dex**." if floor is not None else "unknown (real data).")
-            + f" {'Quick mode (a smoke test, not an answer). ' if quick else ''}"
-            f"Ran in {seconds / 60:.1f} min on {os.cpu_count()} CPU(s)."
-        )
-        report.bullets(_settings_lines(config, studies, random_state))
-        report.heading("Conclusions")
-        report.bullets(found)
-        report.heading("The data")
-        for key in ("cutouts", "spectra", "sfr_distribution"):
-            report.figure(*figures[key])
-        for name in studies:
-            report.heading(f"{name.capitalize()} study")
-            report.table(tables[name])
-            for key, (path, caption) in figures.items():
-                if key.startswith(name):
-                    report.figure(path, caption)
-        write_text_atomic(tmp / "report.md", report.markdown())
-        write_text_atomic(tmp / "report.html", report.html())
-        config_record = {
+        record = {
             "cube": str(cube.resolve()),
             "studies": list(studies),
             "quick": quick,
@@ -630,8 +702,10 @@ def run_study(
             "settings": config,
             "versions": _versions(),
             "seconds": seconds,
+            "cpus": os.cpu_count(),
         }
-        write_text_atomic(tmp / "config.json", json.dumps(config_record, indent=2, default=str))
+        write_text_atomic(tmp / "config.json", json.dumps(record, indent=2, default=str))
+        tables, found = _write_report(tmp, data, scores, predictions, record)
         _publish(tmp, out, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

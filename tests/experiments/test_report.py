@@ -2,11 +2,13 @@
 folder ``run_study`` writes (atomically, never touching the cube)."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from sklearn_sfr.cli import main
 from sklearn_sfr.experiments import SCORE_COLUMNS, _studies
 from sklearn_sfr.experiments._report import (
     FULL_SETTINGS,
@@ -15,6 +17,7 @@ from sklearn_sfr.experiments._report import (
     _Report,
     _result_figures,
     conclusions,
+    render_report,
     run_study,
     summary_table,
 )
@@ -167,7 +170,9 @@ def test_conclusions_when_fusion_and_isolation_do_not_help():
             "rmse": [0.4, 0.5],
         }
     )
-    found = conclusions(_tables(modality=modality, isolation=isolation))
+    # Without the fusion study (whose late fusion would win) the modality study decides.
+    tables = _tables(modality=modality, isolation=isolation)
+    found = conclusions({name: t for name, t in tables.items() if name != "fusion"})
     assert "fusion does not help: fusion (late) reaches" in _sentence(found, "**Modalities**")
     assert "+0.050 dex" in _sentence(found, "**Modalities**")
     assert "isolation does not help (+0.100 dex)" in _sentence(found, "**Object isolation**")
@@ -402,3 +407,58 @@ def test_markdown_table_fixed_decimals_and_dashes():
         "| a | 0.500 | 12.3 | 3 |",
         "| b | – | 1.0 | 4 |",
     ]
+
+
+def test_render_report_rebuilds_the_report_from_the_saved_scores(quick_run, tmp_path, capsys):
+    _, out, _ = quick_run
+    folder = tmp_path / "copy"
+    shutil.copytree(out, folder)
+    for name in ("report.md", "report.html", "baseline_summary.csv", "cutouts.png"):
+        (folder / name).unlink()
+    scores = (folder / "baseline_scores.csv").read_bytes()
+    assert main(["report", str(folder), "--quiet"]) == 0
+    assert (folder / "baseline_scores.csv").read_bytes() == scores  # inputs untouched
+    assert (folder / "report.md").read_text() == (out / "report.md").read_text()
+    pd.testing.assert_frame_equal(
+        pd.read_csv(folder / "baseline_summary.csv"), pd.read_csv(out / "baseline_summary.csv")
+    )
+    assert (folder / "cutouts.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert leftovers(folder.parent, folder.name) == []
+    assert capsys.readouterr().out.strip() == f"report: {folder / 'report.html'}"
+
+
+def test_render_report_refuses_a_folder_that_is_not_a_study(quick_run, tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "is not a study folder" in capsys.readouterr().err
+    _, out, _ = quick_run
+    folder = tmp_path / "partial"
+    shutil.copytree(out, folder)
+    (folder / "flag_predictions.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="lacks flag_predictions.csv"):
+        render_report(folder)
+    assert (folder / "report.md").read_text() == (out / "report.md").read_text()
+
+
+def test_fusion_verdict_takes_the_best_fused_model_of_both_studies():
+    modality = make_scores(
+        {
+            "model": ["image", "spectrum", "fusion (intermediate)"],
+            "modality": ["image", "spectrum", "both"],
+            "rmse": [0.5, 0.4, 0.41],
+        }
+    )
+    fusion = make_scores(
+        {
+            "model": ["fusion (late)", "contrastive"],
+            "fusion": ["late", "contrastive"],
+            "rmse": [0.38, 0.6],
+        }
+    )
+    tables = {
+        "modality": summary_table(modality, ["model", "modality"]),
+        "fusion": summary_table(fusion, ["model", "fusion"]),
+    }
+    found = _sentence(conclusions(tables), "**Modalities**")
+    assert "fusion helps: fusion (late) reaches RMSE 0.380" in found
+    alone = _sentence(conclusions({"modality": tables["modality"]}), "**Modalities**")
+    assert "does not help: fusion (intermediate)" in alone
