@@ -85,9 +85,9 @@ def _index_rows(index, n):
     arr = np.where(arr < 0, arr + n, arr)
     if arr.size and (arr.min() < 0 or arr.max() >= n):
         raise IndexError(f"index out of range for {n} objects")
-    uniq, inverse = np.unique(arr, return_inverse=True)
-    if not scalar and uniq.size == arr.size and np.all(np.diff(arr) > 0):
+    if not scalar and np.all(arr[1:] > arr[:-1]):  # sorted and distinct: read as it is
         return arr, None, False
+    uniq, inverse = np.unique(arr, return_inverse=True)
     return uniq, inverse, scalar
 
 
@@ -127,6 +127,8 @@ def _shuffled_rows(index, n):
     any order (a shuffled batch), else None (the general path handles the rest)."""
     if not isinstance(index, np.ndarray) or index.ndim != 1 or index.dtype.kind not in "iu":
         return None
+    if np.all(index[1:] > index[:-1]):
+        return None  # already in file order: the general path reads it without a copy
     order = np.argsort(index, kind="stable")
     rows = index[order]
     if rows.size and (rows[0] < 0 or rows[-1] >= n or not np.all(rows[1:] != rows[:-1])):

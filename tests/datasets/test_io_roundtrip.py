@@ -280,3 +280,16 @@ def test_writer_rejects_bad_tables(tmp_path):
             tmp_path / "b.h5", **{**arrays, "spectra": arrays["spectra"].astype(object)}
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.permutations(range(12)), st.integers(0, 12), st.sampled_from([0, 1, 2, 3]))
+def test_shuffled_batches_of_distinct_rows_match_full_read(written, order, size, zoom):
+    # The batch reader's path: an integer array of distinct rows in any order.
+    path, _ = written
+    index = np.array(order[:size], dtype=np.int64)
+    with HiSSCube(path) as cube:
+        for read in (cube.read_images, cube.read_image_errors):
+            np.testing.assert_array_equal(read(index, zoom=zoom), read(zoom=zoom)[index])
+        for read in (cube.read_spectra, cube.read_spectrum_errors):
+            np.testing.assert_array_equal(read(index, level=zoom), read(level=zoom)[index])
