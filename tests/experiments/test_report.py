@@ -146,6 +146,8 @@ def test_conclusions_name_the_right_winners():
     # 0.305 is within 2 % of 0.300 and fits fastest; 8 px is faster still but far worse.
     assert "cheapest within 2 % of it is 16 px x 1155 px" in resolution
     assert "20.0x faster" in resolution
+    finest = _sentence(found, "The finest pair")
+    assert "(64 px x 4620 px) reaches RMSE 0.300" in finest and "20.0x the fit time" in finest
     tree = _sentence(found, "**FLAG filter** (tree,")
     assert "the filter helps (+0.100 dex for training on everything)" in tree
     net = _sentence(found, "**FLAG filter** (net,")
@@ -180,7 +182,7 @@ def test_conclusions_when_fusion_and_isolation_do_not_help():
 
 def test_conclusions_only_answer_the_studies_run():
     found = conclusions(_tables())
-    assert len(found) == 8
+    assert len(found) == 9  # the resolution study says two things
     only = conclusions({"baseline": _tables()["baseline"]})
     assert len(only) == 1 and only[0].startswith("**Decision-tree baselines**")
 
@@ -189,7 +191,7 @@ def test_conclusions_without_a_noise_floor_do_not_print_nan():
     # Real data has no truth, hence no floor: the sentences then leave it out.
     tables = {name: t.assign(noise_floor=np.nan) for name, t in _tables().items()}
     found = conclusions(tables)
-    assert len(found) == 8
+    assert len(found) == 9  # the resolution study says two things
     assert not any("nan" in sentence for sentence in found)
     assert "best is tree-lines with RMSE 0.450 dex." in _sentence(found, "**Decision-tree")
 
@@ -462,3 +464,19 @@ def test_fusion_verdict_takes_the_best_fused_model_of_both_studies():
     assert "fusion helps: fusion (late) reaches RMSE 0.380" in found
     alone = _sentence(conclusions({"modality": tables["modality"]}), "**Modalities**")
     assert "does not help: fusion (intermediate)" in alone
+
+
+def test_resolution_verdict_when_the_best_pair_is_also_the_cheapest():
+    scores = make_scores(
+        {
+            "model": ["fusion"] * 2,
+            "image_size": [8, 64],
+            "spectrum_length": [577, 4620],
+            "rmse": [0.30, 0.31],
+            "fit_time": [10.0, 200.0],
+        }
+    )
+    table = summary_table(scores, ["model", "image_size", "spectrum_length"])
+    found = conclusions({"resolution": table})
+    assert "no pair within 2 % of it fits faster" in _sentence(found, "**Resolution**")
+    assert "20.0x the fit time" in _sentence(found, "The finest pair")
