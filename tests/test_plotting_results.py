@@ -376,6 +376,10 @@ def test_model_comparison_single_fold_and_invalid(model_frame):
     one = model_frame[model_frame.fold == 0]
     ax = plot_model_comparison(one).axes[0]
     assert {t.get_text() for t in ax.texts} == {"0.340", "0.390", "0.490"}
+    # One score per model: the legend does not promise folds it does not show.
+    assert ax.get_legend_handles_labels()[1] == ["score"]
+    folds = plot_model_comparison(model_frame).axes[0]
+    assert folds.get_legend_handles_labels()[1] == ["mean ± std over folds"]
     with pytest.raises(ValueError, match=r"no column 'estimator'"):
         plot_model_comparison(model_frame, model="estimator")
     with pytest.raises(ValueError, match=r"no column 'nmad'"):

@@ -448,7 +448,8 @@ def _write_report(folder, data, scores, predictions, record):
         "against the true log SFR, the limit no model can beat on average): "
         + (f"**{floor:.3f} dex**." if floor is not None else "unknown (real data).")
         + f" {'Quick mode (a smoke test, not an answer). ' if record['quick'] else ''}"
-        f"Ran in {record['seconds'] / 60:.1f} min on {record.get('cpus') or '?'} CPU(s)."
+        f"Ran in {record['seconds'] / 60:.1f} min"
+        + (f" on {record['cpus']} CPU(s)." if record.get("cpus") else ".")
     )
     report.bullets(_settings_lines(config, studies, record["random_state"]))
     report.heading("Conclusions")

@@ -833,7 +833,8 @@ def plot_model_comparison(frame, *, model="model", value="rmse", noise_floor=Non
         capsize=4,
         ms=7,
         zorder=3,
-        label="mean ± std over folds",
+        # One score per model (a test split) has no spread to show: say what the dot is.
+        label="mean ± std over folds" if (stats["count"] > 1).any() else "score",
     )
     for y, (mean, std) in zip(positions, stats[["mean", "std"]].to_numpy()):
         text = _format_value(mean) if not np.isfinite(std) else f"{mean:.3f} ± {std:.3f}"
