@@ -105,6 +105,14 @@ def _read_rows(ds, rows, gap=None, dest=None, dtype=None):
     if gap is None:
         gap = ds.chunks[0] if ds.chunks else 64
     breaks = np.flatnonzero(np.diff(rows) > gap) + 1
+    if dest is not None and breaks.size == 0:
+        # One slab holds the whole batch (the usual case: a batch within a chunk block):
+        # gather it in the batch's order with a single copy.
+        lo = int(rows[0])
+        source = np.empty(rows.size, dtype=np.intp)
+        source[dest] = rows - lo
+        # mode="clip": the indices are valid, and "raise" would buffer the output (a copy).
+        return np.take(ds[lo : int(rows[-1]) + 1], source, axis=0, out=out, mode="clip")
     starts = np.concatenate([[0], breaks])
     stops = np.concatenate([breaks, [rows.size]])
     for a, b in zip(starts, stops):
