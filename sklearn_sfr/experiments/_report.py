@@ -192,6 +192,20 @@ def _best(table):
     return table.loc[table["rmse"].idxmin()]
 
 
+#: Differences of test RMSE below this fraction of the RMSE are not called a gain or a loss:
+#: a test RMSE on n objects has a standard error of about RMSE / sqrt(2 n), 1.5 % for the
+#: 2,200 test objects of the default cube.
+NEGLIGIBLE = 0.01
+
+
+def _verdict(gain, reference):
+    """ "helps" / "does not help" for an RMSE ``gain`` (positive: better), or "makes no clear
+    difference" when it is below :data:`NEGLIGIBLE` of ``reference``."""
+    if abs(gain) < NEGLIGIBLE * reference:
+        return "makes no clear difference"
+    return "helps" if gain > 0 else "does not help"
+
+
 def conclusions(tables):
     """Sentences answering the study's questions, computed from the summary tables."""
     out = []
@@ -212,7 +226,7 @@ def conclusions(tables):
             both = pd.concat([both, tables["fusion"]], ignore_index=True)
         if len(single) and len(both):
             s, b = _best(single), _best(both)
-            verdict = "helps" if b["rmse"] < s["rmse"] else "does not help"
+            verdict = _verdict(s["rmse"] - b["rmse"], s["rmse"])
             out.append(
                 f"**Modalities**: the best single modality is {s['model']} ({dex(s)}); fusion "
                 f"{verdict}: {b['model']} reaches {dex(b)}, {b['rmse'] - s['rmse']:+.3f} dex."
@@ -260,7 +274,7 @@ def conclusions(tables):
             rmse = group.set_index("trained_on")["rmse"]
             if {"FLAG=0", "all labelled"} <= set(rmse.index):
                 diff = rmse["all labelled"] - rmse["FLAG=0"]
-                verdict = "helps" if diff > 0 else "does not help"
+                verdict = _verdict(diff, rmse["FLAG=0"])
                 out.append(
                     f"**FLAG filter** ({model}, scored on FLAG=0): trained on FLAG=0 "
                     f"{rmse['FLAG=0']:.3f}, on all labelled objects {rmse['all labelled']:.3f}: "
@@ -273,7 +287,7 @@ def conclusions(tables):
             rmse = group.set_index("isolation")["rmse"]
             if {"none", "ObjectIsolator"} <= set(rmse.index):
                 diff = rmse["ObjectIsolator"] - rmse["none"]
-                verdict = "helps" if diff < 0 else "does not help"
+                verdict = _verdict(-diff, rmse["none"])
                 out.append(
                     f"**Object isolation** ({model}, objects with a neighbour): "
                     f"{rmse['none']:.3f} without, {rmse['ObjectIsolator']:.3f} with "

@@ -480,3 +480,11 @@ def test_resolution_verdict_when_the_best_pair_is_also_the_cheapest():
     found = conclusions({"resolution": table})
     assert "no pair within 2 % of it fits faster" in _sentence(found, "**Resolution**")
     assert "20.0x the fit time" in _sentence(found, "The finest pair")
+
+
+def test_negligible_differences_are_not_called_gains():
+    flag = make_scores(
+        {"model": ["net", "net"], "trained_on": ["FLAG=0", "all labelled"], "rmse": [0.631, 0.628]}
+    )
+    found = conclusions({"flag": summary_table(flag, ["model", "trained_on"])})
+    assert "the filter makes no clear difference (-0.003 dex" in found[0]
