@@ -45,6 +45,20 @@ _SCORER_COLUMNS = {
 }
 
 
+def parallel_map(func, tasks, *, cv, n_jobs):
+    """``func(**task)`` for each task, yielded in order as each finishes in turn.
+
+    Without folds to spread (``cv`` None) the tasks themselves share the ``n_jobs`` joblib
+    workers; with folds the tasks run one after the other and each gets ``n_jobs`` for its
+    folds. One rule for every study: the models, the resolution pairs,
+    the FLAG study's trainings and the isolation variants.
+    """
+    if cv is None and n_jobs not in (None, 1) and len(tasks) > 1:
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+        return parallel(delayed(func)(**task, n_jobs=None) for task in tasks)
+    return (func(**task, n_jobs=n_jobs) for task in tasks)
+
+
 def study_split(n_samples, *, test_size=0.2, random_state=0, eligible=None):
     """The study's fixed train/test split: positions of the training and the test objects.
 
@@ -179,12 +193,12 @@ def evaluate_models(
     if isinstance(cv, int | np.integer):
         cv = KFold(int(cv), shuffle=True, random_state=random_state)
 
-    def score(name, model, fold_jobs):
+    def score(name, model, n_jobs):  # n_jobs: this model's folds
         start = time.perf_counter()
         rows = []
         if cv is not None:
             sizes = [(len(a), len(b)) for a, b in cv.split(train)]
-            for row in _cv_rows(name, model, X[train], y[train], cv, fold_jobs, noise_floor):
+            for row in _cv_rows(name, model, X[train], y[train], cv, n_jobs, noise_floor):
                 n_train, n_test = sizes[row["fold"]]
                 rows.append({**row, "n_train": n_train, "n_test": n_test})
         row, pred = _test_row(name, model, X, y, train, test, noise_floor)
@@ -193,13 +207,9 @@ def evaluate_models(
         frame = pd.DataFrame({"model": name, "position": test, "y_true": y[test], "y_pred": pred})
         return rows, frame, time.perf_counter() - start
 
-    # With folds, the folds run in parallel; without, the models themselves do (each fit on
-    # one worker, so a study of several networks keeps every core busy).
-    if cv is None and n_jobs not in (None, 1) and len(models) > 1:
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-        results = parallel(delayed(score)(name, model, None) for name, model in models.items())
-    else:
-        results = (score(name, model, n_jobs) for name, model in models.items())
+    # Each fit on one worker when there are no folds, so several networks keep every core busy.
+    tasks = [{"name": name, "model": model} for name, model in models.items()]
+    results = parallel_map(score, tasks, cv=cv, n_jobs=n_jobs)
     rows, predictions = [], []
     for name, (model_rows, frame, seconds) in zip(models, results, strict=True):
         rows.extend(model_rows)

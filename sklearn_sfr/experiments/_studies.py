@@ -7,11 +7,10 @@ import textwrap
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 
 from ..datasets import load_hisscube
 from ..model_selection import make_model
-from ._evaluate import evaluate_models, study_split
+from ._evaluate import evaluate_models, parallel_map, study_split
 
 #: Registry names of the models that train a network (they get ``neural_params``).
 NEURAL_MODELS = ("image", "spectrum", "fusion", "contrastive")
@@ -41,14 +40,6 @@ def _run(models, data, *, test_size, cv, n_jobs, random_state, verbose):
         random_state=random_state,
         verbose=verbose,
     )
-
-
-def _map(func, tasks, *, cv, n_jobs):
-    """``func(**task, n_jobs=...)`` for each task, in order. Without folds to spread, the
-    tasks themselves share the jobs; with folds, the tasks run in turn and the folds share."""
-    if cv is None and n_jobs not in (None, 1) and len(tasks) > 1:
-        return Parallel(n_jobs=n_jobs)(delayed(func)(**task, n_jobs=None) for task in tasks)
-    return [func(**task, n_jobs=n_jobs) for task in tasks]
 
 
 _COMMON_DOC = """
@@ -307,7 +298,7 @@ def resolution_study(
              neural_params=neural_params, verbose=verbose)
         for i in image_zooms for s in spectrum_zooms
     ]  # fmt: skip
-    results = _map(_resolution_pair, tasks, cv=cv, n_jobs=n_jobs)
+    results = list(parallel_map(_resolution_pair, tasks, cv=cv, n_jobs=n_jobs))
     return (
         pd.concat([scores for scores, _ in results], ignore_index=True),
         pd.concat([predictions for _, predictions in results], ignore_index=True),
@@ -391,7 +382,7 @@ def flag_study(
              random_state=random_state, verbose=verbose)
         for subset in (train[clean[train]], train)
     ]  # fmt: skip
-    results = _map(evaluate_models, tasks, cv=cv, n_jobs=n_jobs)
+    results = list(parallel_map(evaluate_models, tasks, cv=cv, n_jobs=n_jobs))
     for trained_on, (scores, predictions) in zip(("FLAG=0", "all labelled"), results):
         scores.insert(1, "trained_on", trained_on)
         predictions.insert(1, "trained_on", trained_on)
@@ -499,7 +490,7 @@ def isolation_study(
             built[name] = model if isolation == "none" else _with_isolator(model, random_state)
         tasks.append(dict(models=built, data=data, test_size=test_size, cv=cv,
                           random_state=random_state, verbose=verbose))  # fmt: skip
-    results = _map(_run, tasks, cv=cv, n_jobs=n_jobs)
+    results = list(parallel_map(_run, tasks, cv=cv, n_jobs=n_jobs))
     all_scores, all_predictions = [], []
     for isolation, (scores, predictions) in zip(("none", "ObjectIsolator"), results):
         scores.insert(1, "isolation", isolation)
