@@ -39,7 +39,7 @@ def run_demo(out="sfr-demo", *, n_objects=1500, cv=None, random_state=0, cube=No
         What :func:`~sklearn_sfr.experiments._report.run_study` returns.
     """
     from .datasets import make_synthetic_cube
-    from .experiments._report import run_study
+    from .experiments._report import conclusion_lines, run_study
 
     out = Path(out)
     earlier_report = (out / "config.json").is_file()
@@ -63,7 +63,7 @@ def run_demo(out="sfr-demo", *, n_objects=1500, cv=None, random_state=0, cube=No
             verbose=verbose,
         )  # fmt: skip
     say("")
-    for line in result["conclusions"]:
-        say("- " + line.replace("**", ""))
+    for line in conclusion_lines(result["conclusions"]):
+        say(line)
     say(f"\nreport written to {out.resolve()} in {time.perf_counter() - t0:.0f} s")
     return result

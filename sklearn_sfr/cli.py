@@ -179,7 +179,7 @@ def _cmd_demo(args):
 def _cmd_study(args):
     import json
 
-    from .experiments._report import run_study
+    from .experiments._report import conclusion_lines, run_study
 
     settings = {}
     if args.max_epochs is not None:
@@ -217,8 +217,8 @@ def _cmd_study(args):
             **settings,
         )
     if not args.quiet:
-        for line in result["conclusions"]:
-            print("- " + line.replace("**", ""))
+        for line in conclusion_lines(result["conclusions"]):
+            print(line)
     print(f"report: {Path(args.out) / 'report.html'} ({result['seconds'] / 60:.1f} min)")
 
 
@@ -356,12 +356,12 @@ def _cmd_scene(args):
 
 
 def _cmd_report(args):
-    from .experiments._report import render_report
+    from .experiments._report import conclusion_lines, render_report
 
     result = render_report(args.folder, verbose=not args.quiet)
     if not args.quiet:
-        for line in result["conclusions"]:
-            print("- " + line.replace("**", ""))
+        for line in conclusion_lines(result["conclusions"]):
+            print(line)
     print(f"report: {Path(args.folder) / 'report.html'}")
 
 

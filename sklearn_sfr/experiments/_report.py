@@ -482,6 +482,21 @@ def _write_report(folder, data, scores, predictions, record):
     return tables, found
 
 
+def _study_data(cube, config):
+    """The FLAG=0 objects at the study's main zooms: what a run trains on and what its report
+    draws (a re-render must load exactly what the run did)."""
+    from ..datasets import load_hisscube
+
+    return load_hisscube(
+        cube, image_zoom=config["image_zoom"], spectrum_zoom=config["spectrum_zoom"], flag=0
+    )
+
+
+def conclusion_lines(found):
+    """The conclusions as plain-text list items, for a terminal (Markdown bold removed)."""
+    return ["- " + line.replace("**", "") for line in found]
+
+
 def render_report(out, *, verbose=True):
     """Rewrite a finished study folder's tables, figures and report from its saved scores.
 
@@ -502,7 +517,6 @@ def render_report(out, *, verbose=True):
     dict
         ``tables``, ``conclusions`` and ``out``, as :func:`run_study` returns them.
     """
-    from ..datasets import load_hisscube
 
     out = Path(out)
     try:
@@ -522,9 +536,7 @@ def render_report(out, *, verbose=True):
         raise FileNotFoundError(f"the study's cube {cube} (config.json) is not there")
     scores = {name: pd.read_csv(out / f"{name}_scores.csv") for name in studies}
     predictions = {name: pd.read_csv(out / f"{name}_predictions.csv") for name in studies}
-    data = load_hisscube(
-        cube, image_zoom=config["image_zoom"], spectrum_zoom=config["spectrum_zoom"], flag=0
-    )
+    data = _study_data(cube, config)
     tmp = _temporary_folder(out)
     try:
         shutil.copytree(out, tmp, dirs_exist_ok=True)
@@ -653,7 +665,7 @@ def run_study(
         ``tables`` (study name -> summary DataFrame), ``scores`` (study name -> full scores),
         ``conclusions`` (list of str), ``out`` (Path), ``seconds`` (float).
     """
-    from ..datasets import HiSSCube, load_hisscube
+    from ..datasets import HiSSCube
     from . import _studies
 
     cube, out = Path(cube), Path(out)
@@ -676,9 +688,7 @@ def run_study(
     neural = dict(config["neural_params"])
     common = dict(test_size=config["test_size"], cv=config["cv"], n_jobs=n_jobs,
                   random_state=random_state, neural_params=neural, verbose=verbose)  # fmt: skip
-    data = load_hisscube(
-        cube, image_zoom=config["image_zoom"], spectrum_zoom=config["spectrum_zoom"], flag=0
-    )
+    data = _study_data(cube, config)
     say(
         f"{cube}: {len(data.y)} FLAG=0 objects, images {data.X['image'].shape[-1]} px, "
         f"spectra {data.X['spectrum'].shape[-1]} px, noise floor "

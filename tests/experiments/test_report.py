@@ -488,3 +488,13 @@ def test_negligible_differences_are_not_called_gains():
     )
     found = conclusions({"flag": summary_table(flag, ["model", "trained_on"])})
     assert "the filter makes no clear difference (-0.003 dex" in found[0]
+
+
+def test_report_command_prints_the_conclusions_as_plain_text(quick_run, tmp_path, capsys):
+    result, out, _ = quick_run
+    folder = tmp_path / "copy"
+    shutil.copytree(out, folder)
+    assert main(["report", str(folder)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    expected = [f"- {line.replace('**', '')}" for line in result["conclusions"]]
+    assert printed == [*expected, f"report: {folder / 'report.html'}"]
