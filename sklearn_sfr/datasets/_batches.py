@@ -51,6 +51,17 @@ def block_order(order, block_ids, block_perm):
     return order[np.argsort(keys, kind="stable")]
 
 
+def count_blocks(block_ids):
+    """Number of distinct blocks in ``block_ids`` (the size of a block permutation).
+
+    Examples
+    --------
+    >>> count_blocks(np.array([0, 0, 1, 1, 3]))
+    3
+    """
+    return _block_labels(np.asarray(block_ids))[1]
+
+
 def _block_labels(block_ids):
     """Blocks numbered ``0 .. n_blocks - 1`` and their count. Non-decreasing ids (``row //
     rows_per_chunk``) are numbered by a running count of changes, which needs no sort."""
@@ -87,8 +98,7 @@ def batch_positions(n, batch_size, *, block_ids=None, shuffle=False, random_stat
         if block_ids is None:
             positions = order
         else:
-            n_blocks = _block_labels(np.asarray(block_ids))[1]
-            positions = block_order(order, block_ids, rng.permutation(n_blocks))
+            positions = block_order(order, block_ids, rng.permutation(count_blocks(block_ids)))
     return [positions[i : i + batch_size] for i in range(0, n, batch_size)]
 
 

@@ -14,7 +14,7 @@ import os
 import numpy as np
 import torch
 
-from ..datasets._batches import block_order, read_ahead
+from ..datasets._batches import block_order, count_blocks, read_ahead
 from ..datasets._loader import _flag_rows, _to_sdss_units
 from ..datasets._reader import HiSSCube
 from ..utils._memory import release_free_memory
@@ -229,6 +229,7 @@ class ChunkShuffleSampler(torch.utils.data.Sampler):
 
     def __init__(self, block_ids):
         self.block_ids = np.asarray(block_ids)
+        self._n_blocks = count_blocks(self.block_ids)  # fixed: not recounted every epoch
 
     def __len__(self):
         return len(self.block_ids)
@@ -239,8 +240,7 @@ class ChunkShuffleSampler(torch.utils.data.Sampler):
         generator = torch.Generator()
         generator.manual_seed(seed)
         order = torch.randperm(n, generator=generator).numpy()
-        n_blocks = len(np.unique(self.block_ids))
-        blocks = torch.randperm(n_blocks, generator=generator).numpy()
+        blocks = torch.randperm(self._n_blocks, generator=generator).numpy()
         yield from block_order(order, self.block_ids, blocks).tolist()
 
 
