@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Build the documentation site into docs/_build/html: the API reference, the user guide and
 # the gallery (every example is executed). Warnings are errors, so a broken docstring,
-# cross-reference or example fails the build.
+# cross-reference or example fails the build. Links to other projects' documentation
+# (intersphinx) need their objects.inv, fetched when the configuration is read: offline, one
+# line says that those links are skipped, and the build goes on (SKLEARN_SFR_INTERSPHINX=0
+# skips them without trying; SKLEARN_SFR_INTERSPHINX=1 fails without them).
 #
 #   bash docs/build.sh            # full build (executes the gallery)
 #   bash docs/build.sh --fast     # skip executing the gallery (layout and API only)

@@ -1,8 +1,12 @@
 """Sphinx configuration of the sklearn-sfr documentation.
 
-The build must work offline (CI has no network): intersphinx is only switched on when
-``SKLEARN_SFR_INTERSPHINX=1`` is set, and nitpicky cross-reference checking ignores the
-third-party targets it would have resolved.
+Intersphinx links scikit-learn, skorch, Optuna, astropy, NumPy, pandas, torch and Python
+objects to their own documentation. Their inventories (``objects.inv``) are fetched when the
+configuration is read and kept in ``_build/inventories``; the build must also work offline
+(CI has no network), so an inventory that cannot be fetched is skipped, saying so in one line,
+and nitpicky cross-reference checking ignores the third-party targets it would have resolved.
+``SKLEARN_SFR_INTERSPHINX=0`` skips them without trying, ``SKLEARN_SFR_INTERSPHINX=1`` makes
+a missing inventory an error (for a build that must have every link).
 """
 
 import os
@@ -29,6 +33,7 @@ version = ".".join(release.split(".")[:2])
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "numpydoc",
@@ -49,8 +54,10 @@ numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks = set()
 
-# Cross-references that cannot resolve offline (other projects' objects) or that point at
-# private helpers named in prose. Everything inside sklearn_sfr's public API must resolve.
+# Cross-references that intersphinx resolves only when the inventories could be fetched
+# (other projects' objects: offline, or missing from an inventory, they stay plain text) or
+# that point at private helpers named in prose. Everything in sklearn_sfr's public API must
+# resolve.
 nitpicky = True
 nitpick_ignore_regex = [
     (
@@ -64,17 +71,100 @@ nitpick_ignore_regex = [
     (r"py:func", r"augment_images"),  # a private helper of sklearn_sfr.neural._modules
 ]
 
-# -- Intersphinx: opt-in only, CI builds offline --------------------------------------------
-if os.environ.get("SKLEARN_SFR_INTERSPHINX") == "1":
-    extensions.append("sphinx.ext.intersphinx")
-    intersphinx_mapping = {
-        "python": ("https://docs.python.org/3", None),
-        "numpy": ("https://numpy.org/doc/stable/", None),
-        "pandas": ("https://pandas.pydata.org/docs/", None),
-        "sklearn": ("https://scikit-learn.org/stable/", None),
-        "skorch": ("https://skorch.readthedocs.io/en/stable/", None),
-        "optuna": ("https://optuna.readthedocs.io/en/stable/", None),
-    }
+# -- Intersphinx: fetched when online, skipped (saying so) when offline ----------------------
+#: Each project's documentation, whose ``objects.inv`` lists the objects to link to.
+INTERSPHINX_URLS = {
+    "python": "https://docs.python.org/3/",
+    "numpy": "https://numpy.org/doc/stable/",
+    "pandas": "https://pandas.pydata.org/docs/",
+    "sklearn": "https://scikit-learn.org/stable/",
+    "skorch": "https://skorch.readthedocs.io/en/stable/",
+    "optuna": "https://optuna.readthedocs.io/en/stable/",
+    "astropy": "https://docs.astropy.org/en/stable/",
+    "torch": "https://docs.pytorch.org/docs/stable/",
+}
+#: Where fetched inventories are kept (``build.sh --clean`` removes them with the build).
+INVENTORY_DIR = Path(__file__).resolve().parent / "_build" / "inventories"
+
+
+def _fetch_inventory(name, url):
+    """Download ``url``'s ``objects.inv`` into INVENTORY_DIR; return its path."""
+    import requests
+    import sphinx
+
+    response = requests.get(
+        url + "objects.inv",
+        timeout=15,
+        headers={"User-Agent": f"Sphinx/{sphinx.__version__} (sklearn-sfr docs; intersphinx)"},
+    )
+    response.raise_for_status()
+    if not response.content.startswith(b"# Sphinx inventory version"):
+        raise ValueError(f"{response.url} is not a Sphinx inventory")
+    INVENTORY_DIR.mkdir(parents=True, exist_ok=True)
+    path = INVENTORY_DIR / f"{name}.inv"
+    partial = path.with_suffix(".inv.part")
+    partial.write_bytes(response.content)
+    partial.replace(path)
+    return path
+
+
+def _intersphinx_mapping(mode):
+    """Intersphinx's mapping: each project's URL and a local copy of its inventory.
+
+    The inventories are fetched here, in parallel, rather than by intersphinx, which would
+    turn an unreachable one into a warning (an error under ``-W``). One that cannot be
+    fetched is left out, or taken from an earlier build's copy, and one line says so.
+    """
+    if mode == "0":
+        print(
+            "intersphinx: SKLEARN_SFR_INTERSPHINX=0: links to "
+            f"{', '.join(INTERSPHINX_URLS)} are skipped",
+            flush=True,
+        )
+        return {}
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(item):
+        try:
+            return _fetch_inventory(*item)
+        except Exception as exc:  # no network, a server down, a moved page
+            return exc
+
+    with ThreadPoolExecutor(len(INTERSPHINX_URLS)) as pool:
+        results = dict(zip(INTERSPHINX_URLS, pool.map(attempt, INTERSPHINX_URLS.items())))
+    errors = {name: r for name, r in results.items() if isinstance(r, Exception)}
+    if errors and mode == "1":
+        raise RuntimeError(
+            "SKLEARN_SFR_INTERSPHINX=1 but intersphinx inventories could not be fetched: "
+            + "; ".join(f"{n}: {e}" for n, e in errors.items())
+        )
+    mapping, saved, skipped = {}, [], []
+    for name, url in INTERSPHINX_URLS.items():
+        path = results[name]
+        if name in errors:
+            path = INVENTORY_DIR / f"{name}.inv"  # an earlier build's copy, if any
+            if not path.is_file():
+                skipped.append(name)
+                continue
+            saved.append(name)
+        mapping[name] = (url, str(path))
+    if errors:
+        name, error = next(iter(errors.items()))
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        reason = f"{INTERSPHINX_URLS[name]}objects.inv: {type(error).__name__}"
+        reason += f" {status}" if status else ""
+        if len(errors) == len(INTERSPHINX_URLS):
+            what = f"offline ({reason})"
+        else:
+            what = f"cannot fetch the inventories of {', '.join(errors)} ({reason})"
+        news = [f"links to {', '.join(skipped)} are skipped"] if skipped else []
+        if saved:
+            news.insert(0, f"an earlier build's copies of {', '.join(saved)} are used")
+        print(f"intersphinx: {what}, {'; '.join(news)}", flush=True)
+    return mapping
+
+
+intersphinx_mapping = _intersphinx_mapping(os.environ.get("SKLEARN_SFR_INTERSPHINX", ""))
 
 # -- Gallery --------------------------------------------------------------------------------
 sphinx_gallery_conf = {

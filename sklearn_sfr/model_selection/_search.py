@@ -26,12 +26,19 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-#: Where a study is stored when no storage is given (relative to the working directory).
+#: The SQLite file that :func:`storage_url` makes of ``None``, in the working directory: a
+#: place to keep studies on disk without choosing one (``storage=DEFAULT_STORAGE``).
+#: ``OptunaSearchCV`` itself keeps its study in memory unless it is given a storage.
 DEFAULT_STORAGE = "optuna.db"
 
 #: How often a running trial records that it is alive, and after how many missed beats it
 #: counts as dead (a killed process): see ``heartbeat_interval``.
 _GRACE_BEATS = 2
+
+#: Tries at opening a storage and creating (or loading) the study in it: workers started
+#: together on an empty database race to create Optuna's tables and the study (PostgreSQL
+#: answers the losers with a duplicate key), and the losers try again.
+_STUDY_ATTEMPTS = 3
 
 
 def _estimator_has(attr):
@@ -50,7 +57,8 @@ def _estimator_has(attr):
 def storage_url(storage):
     """The Optuna storage URL for a URL or a path (a path names a SQLite file).
 
-    ``None`` is :data:`DEFAULT_STORAGE` in the working directory.
+    ``None`` is :data:`DEFAULT_STORAGE` in the working directory (an
+    :class:`OptunaSearchCV` with ``storage=None`` does not call this: it stays in memory).
 
     Examples
     --------
@@ -78,6 +86,126 @@ def _shown_url(url):
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy can parse: it is refused elsewhere anyway
         return url
+
+
+def _storage_name(storage):
+    """A name for ``storage`` fit to print (a URL without its password); checks its type."""
+    import optuna
+
+    if storage is None:
+        return "memory"
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return type(storage).__name__
+    if not isinstance(storage, (str, os.PathLike)):
+        raise TypeError(
+            "storage must be an RDB URL, a path to a SQLite file, an "
+            f"optuna.storages.BaseStorage or None, got {type(storage).__name__}"
+        )
+    return _shown_url(storage_url(storage))
+
+
+def _make_storage(storage, heartbeat_interval=None):
+    """The Optuna storage for ``storage`` (checked by :func:`_storage_name` first).
+
+    None is a new :class:`optuna.storages.InMemoryStorage`; a storage object is used as it is;
+    a URL or a path is an ``RDBStorage``, with heartbeats every ``heartbeat_interval`` seconds
+    (None: none). Opening an ``RDBStorage`` creates Optuna's tables in an empty database.
+    """
+    import optuna
+
+    if storage is None:
+        return optuna.storages.InMemoryStorage()
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    url = storage_url(storage)
+    with warnings.catch_warnings():
+        # Heartbeats are "experimental" in Optuna 4-5, and they are what resuming needs.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        beats = {}
+        if heartbeat_interval is not None:
+            # Optuna 4.9 renamed the callback; the old name still works before that.
+            retry = getattr(
+                optuna.storages,
+                "RetryHeartbeatStaleTrialCallback",
+                optuna.storages.RetryFailedTrialCallback,
+            )
+            beats = {
+                "heartbeat_interval": heartbeat_interval,
+                "grace_period": _GRACE_BEATS * heartbeat_interval,
+                # A killed trial's parameters are tried again (once), not lost.
+                "heartbeat_stale_trial_callback": retry(max_retry=1),
+            }
+        return optuna.storages.RDBStorage(url, **beats)
+
+
+def _open_study(
+    storage=None, study_name=None, *, load_if_exists=True, pruner=None, heartbeat_interval=None
+):
+    """Create, or load, the maximising study ``study_name`` in ``storage``.
+
+    Workers started together on an empty database race to create Optuna's tables and the
+    study: a failed try is repeated, :data:`_STUDY_ATTEMPTS` tries in all, after 0.5 s, then
+    1 s. What no retry can mend is raised at once: a missing database driver (ImportError), a
+    malformed URL or unknown dialect, an existing study with ``load_if_exists=False``.
+
+    Parameters
+    ----------
+    storage : str, path-like, optuna.storages.BaseStorage or None, default=None
+        As ``OptunaSearchCV(storage=...)``: None is a new in-memory storage.
+    study_name : str or None, default=None
+        None creates a study with a unique name.
+    load_if_exists : bool, default=True
+        Load ``study_name`` when the storage has it (False raises instead).
+    pruner : optuna.pruners.BasePruner or None, default=None
+        The study's pruner (None: Optuna's default).
+    heartbeat_interval : int or None, default=None
+        Heartbeats of a URL or path storage (see ``OptunaSearchCV``); None: none.
+
+    Returns
+    -------
+    study : optuna.study.Study
+    shown : str
+        The storage's name fit to print (a URL without its password).
+
+    Raises
+    ------
+    ValueError
+        The storage cannot be opened (after the retries), already has ``study_name`` and
+        ``load_if_exists`` is False, or has a minimising study of that name.
+    """
+    import optuna
+
+    try:
+        from sqlalchemy.exc import ArgumentError
+    except ImportError:  # no SQLAlchemy: only in-memory and custom storages work anyway
+        ArgumentError = ImportError
+
+    shown = _storage_name(storage)  # a wrong type or a missing folder: raised at once
+    for attempt in range(_STUDY_ATTEMPTS):
+        try:
+            study = optuna.create_study(
+                storage=_make_storage(storage, heartbeat_interval),
+                study_name=study_name,
+                load_if_exists=load_if_exists,
+                direction="maximize",
+                pruner=pruner,
+            )
+            break
+        except optuna.exceptions.DuplicatedStudyError as exc:
+            raise ValueError(
+                f"the storage {shown} already has a study {study_name!r}; pass "
+                "load_if_exists=True to continue it or choose another study_name"
+            ) from exc
+        except Exception as exc:  # SQLAlchemy's errors: not a database, no driver, a race
+            if attempt + 1 == _STUDY_ATTEMPTS or isinstance(exc, (ImportError, ArgumentError)):
+                raise ValueError(f"cannot open the Optuna storage {shown}: {exc}") from exc
+            time.sleep(0.5 * (attempt + 1))
+    if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+        raise ValueError(
+            f"the study {study.study_name!r} in {shown} minimises; OptunaSearchCV "
+            "maximises scores: use another study_name"
+        )
+    return study, shown
 
 
 def _suggest(trial, name, distribution):
@@ -132,10 +260,12 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
     Every trial draws parameters from ``param_distributions``, cross-validates a clone of
     ``estimator`` with them (:func:`~sklearn.model_selection.cross_validate`, so SliceDicts,
     pipelines and ``groups`` work as there) and reports the mean test score, which the study
-    maximises. Trials live in ``storage`` (a SQLite file by default), under ``study_name``:
-    fitting again with the same storage and study name continues that study, whose earlier
-    trials count for ``best_params_``. Several processes, or hosts sharing a PostgreSQL or
-    MySQL URL, can work on one study at once, the documented Optuna way.
+    maximises. By default the study lives in memory, as in Optuna: ``fit`` writes no file and
+    each fit starts a new study. Give a ``storage`` (a SQLite file path or an RDB URL) and a
+    ``study_name`` to keep the trials: fitting again with the same storage and study name
+    continues that study, whose earlier trials count for ``best_params_``, also after a
+    crash. Several processes, or hosts sharing a PostgreSQL or MySQL URL, can work on one
+    study at once, the documented Optuna way.
 
     Parameters
     ----------
@@ -153,17 +283,20 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         ``scorer(estimator, X, y)``, or None for the estimator's ``score``. Greater is better.
     n_trials : int or None, default=10
         Trials **this call** runs, on top of those the study already has (Optuna's
-        ``Study.optimize`` meaning): fitting twice with ``n_trials=10`` leaves 20. None runs
-        until ``timeout``.
+        ``Study.optimize`` meaning): fitting twice with ``n_trials=10``, the same storage and
+        study name leaves 20. None runs until ``timeout``.
     timeout : float or None, default=None
         Stop starting new trials after this many seconds.
     storage : str, path-like, optuna.storages.BaseStorage or None, default=None
-        Where the study lives: an RDB URL (``sqlite:///path.db``,
-        ``postgresql://user:password@host/db``, ...), a path (a SQLite file, created when
-        missing), a storage object, or None for ``optuna.db`` in the working directory.
-        Clones of the search share a storage object (it is not copied).
+        Where the study lives. None (the default) keeps it in memory: nothing is written,
+        and every fit starts a new study (``study_`` still holds its trials). To persist
+        it, pass a path (a SQLite file, created when missing, e.g. ``"optuna.db"``), an RDB
+        URL (``sqlite:///path.db``, ``postgresql://user:password@host/db``, ...) or a storage
+        object; an :class:`~optuna.storages.InMemoryStorage` object keeps studies across fits
+        within one process. Clones of the search share a storage object (it is not copied).
     study_name : str or None, default=None
-        Name of the study in the storage; None makes a new study with a unique name.
+        Name of the study in the storage; None makes a new study with a unique name
+        (``no-name-...``) at every fit: name the study to continue it.
     load_if_exists : bool, default=True
         Continue the study ``study_name`` when the storage has it (False raises instead).
     sampler : optuna.samplers.BaseSampler or None, default=None
@@ -226,31 +359,39 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
     one series per trial is what Optuna's pruners compare. Other estimators are never
     pruned.
 
-    Resuming. Finished trials are written to the storage as they end, so a killed search
-    loses only the trial that was running, and with heartbeats even that one is retried
-    (unless it was killed within milliseconds of its start, before its first heartbeat: it
-    then stays RUNNING and is not counted as finished).
+    Resuming. With a URL or path ``storage``, finished trials are written to it as they
+    end, so a killed search loses only the trial that was running, and with heartbeats even
+    that one is retried (unless it was killed within milliseconds of its start, before its
+    first heartbeat: it then stays RUNNING and is not counted as finished).
 
     Examples
     --------
-    >>> import numpy as np, optuna, os, tempfile
+    In memory, as by default: the search writes no file.
+
+    >>> import numpy as np, os, tempfile
     >>> from optuna.distributions import IntDistribution
     >>> from sklearn.tree import DecisionTreeRegressor
     >>> from sklearn_sfr.model_selection import OptunaSearchCV
     >>> rng = np.random.default_rng(0)
     >>> X = rng.uniform(size=(200, 3))
     >>> y = np.sin(6 * X[:, 0])
-    >>> db = os.path.join(tempfile.mkdtemp(), "studies.db")
-    >>> search = OptunaSearchCV(DecisionTreeRegressor(random_state=0),
-    ...                         {"max_depth": IntDistribution(1, 8)}, cv=3, n_trials=8,
-    ...                         storage=db, study_name="toy", random_state=0).fit(X, y)
+    >>> space = {"max_depth": IntDistribution(1, 8)}
+    >>> search = OptunaSearchCV(DecisionTreeRegressor(random_state=0), space, cv=3,
+    ...                         n_trials=8, random_state=0).fit(X, y)
     >>> search.best_params_["max_depth"] >= 4
     True
-    >>> len(search.study_.trials)
-    8
-    >>> _ = search.set_params(n_trials=2).fit(X, y)   # the same study goes on
     >>> len(search.study_.trials), search.predict(X[:2]).shape
-    (10, (2,))
+    (8, (2,))
+
+    Persisted in a SQLite file and continued by a second fit with the same study name:
+
+    >>> db = os.path.join(tempfile.mkdtemp(), "studies.db")
+    >>> search = OptunaSearchCV(DecisionTreeRegressor(random_state=0), space, cv=3,
+    ...                         n_trials=8, storage=db, study_name="toy",
+    ...                         random_state=0).fit(X, y)
+    >>> _ = search.set_params(n_trials=2).fit(X, y)   # the same study goes on
+    >>> len(search.study_.trials)
+    10
     """
 
     _parameter_constraints: dict = {
@@ -320,63 +461,16 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         return type(self)(**{k: clone(v, safe=False) for k, v in params.items()}, storage=storage)
 
     # -- the study --------------------------------------------------------------------------
-    def _storage(self):
-        import optuna
-
-        if isinstance(self.storage, optuna.storages.BaseStorage):
-            return self.storage, type(self.storage).__name__
-        if self.storage is not None and not isinstance(self.storage, (str, os.PathLike)):
-            raise TypeError(
-                "storage must be an RDB URL, a path to a SQLite file, an "
-                f"optuna.storages.BaseStorage or None, got {type(self.storage).__name__}"
-            )
-        url = storage_url(self.storage)
-        with warnings.catch_warnings():
-            # Heartbeats are "experimental" in Optuna 4-5, and they are what resuming needs.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            beats = {}
-            if self.heartbeat_interval is not None:
-                # Optuna 4.9 renamed the callback; the old name still works before that.
-                retry = getattr(
-                    optuna.storages,
-                    "RetryHeartbeatStaleTrialCallback",
-                    optuna.storages.RetryFailedTrialCallback,
-                )
-                beats = {
-                    "heartbeat_interval": self.heartbeat_interval,
-                    "grace_period": _GRACE_BEATS * self.heartbeat_interval,
-                    # A killed trial's parameters are tried again (once), not lost.
-                    "heartbeat_stale_trial_callback": retry(max_retry=1),
-                }
-            try:
-                return optuna.storages.RDBStorage(url, **beats), _shown_url(url)
-            except Exception as exc:  # SQLAlchemy's errors: bad URL, not a database, no driver
-                raise ValueError(
-                    f"cannot open the Optuna storage {_shown_url(url)}: {exc}"
-                ) from exc
-
     def _create_study(self):
         import optuna
 
-        storage, shown = self._storage()
-        try:
-            study = optuna.create_study(
-                storage=storage,
-                study_name=self.study_name,
-                load_if_exists=self.load_if_exists,
-                direction="maximize",
-                pruner=self.pruner,
-            )
-        except optuna.exceptions.DuplicatedStudyError as exc:
-            raise ValueError(
-                f"the storage {shown} already has a study {self.study_name!r}; pass "
-                "load_if_exists=True to continue it or choose another study_name"
-            ) from exc
-        if study.direction != optuna.study.StudyDirection.MAXIMIZE:
-            raise ValueError(
-                f"the study {study.study_name!r} in {shown} minimises; OptunaSearchCV "
-                "maximises scores: use another study_name"
-            )
+        study, _ = _open_study(
+            self.storage,
+            self.study_name,
+            load_if_exists=self.load_if_exists,
+            pruner=self.pruner,
+            heartbeat_interval=self.heartbeat_interval,
+        )
         if self.sampler is not None:
             study.sampler = self.sampler
         else:

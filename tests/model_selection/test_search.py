@@ -163,21 +163,118 @@ def test_load_if_exists_false_refuses_an_existing_study(db):
         search(db, study_name="taken", n_trials=1, load_if_exists=False).fit(X, y)
 
 
+def test_default_storage_is_in_memory_and_writes_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    X, y = toy(60)
+    s = OptunaSearchCV(
+        DecisionTreeRegressor(random_state=0),
+        {"max_depth": IntDistribution(1, 3)},
+        cv=2,
+        n_trials=2,
+        study_name="d",
+    )
+    assert s.storage is None
+    s.fit(X, y)
+    assert len(s.study_.trials) == 2 and s.study_.study_name == "d"
+    assert isinstance(s.study_._storage, optuna.storages.InMemoryStorage)
+    # A second fit starts afresh: nothing was kept, neither in memory nor on disk.
+    s.fit(X, y)
+    assert len(s.study_.trials) == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("form", ["path", "url"])
+def test_a_given_storage_persists_and_the_same_study_name_continues(tmp_path, monkeypatch, form):
+    monkeypatch.chdir(tmp_path)
+    storage = "studies.db" if form == "path" else f"sqlite:///{tmp_path / 'studies.db'}"
+    X, y = toy(60)
+    space = {"max_depth": IntDistribution(1, 6)}
+    first = OptunaSearchCV(
+        DecisionTreeRegressor(random_state=0),
+        space,
+        cv=2,
+        n_trials=3,
+        storage=storage,
+        study_name="kept",
+        random_state=0,
+    ).fit(X, y)
+    assert [p.name for p in tmp_path.iterdir()] == ["studies.db"]
+    # A new search object (as in a new session) with the same storage and study name.
+    second = clone(first).set_params(n_trials=2).fit(X, y)
+    assert second.study_.study_name == "kept" and second.n_trials_ == 2
+    assert [t.number for t in second.study_.trials] == [0, 1, 2, 3, 4]
+    assert second.best_score_ >= first.best_score_
+    assert optuna.get_all_study_names(storage_url(tmp_path / "studies.db")) == ["kept"]
+
+
+class _Race(Exception):
+    """Stands for the error a worker losing the race to create tables or a study gets."""
+
+
+def _create_study_failing(times):
+    """optuna.create_study that loses ``times`` races first; it records its calls."""
+    real = optuna.create_study
+
+    def create(**kwargs):
+        create.calls += 1
+        if create.calls <= times:
+            raise _Race("duplicate key value violates unique constraint")
+        return real(**kwargs)
+
+    create.calls = 0
+    return create
+
+
+@pytest.mark.parametrize("lost", [2, 3])
+def test_study_creation_retries_a_lost_race(monkeypatch, lost):
+    from sklearn_sfr.model_selection import _search
+
+    create, sleeps = _create_study_failing(lost), []
+    monkeypatch.setattr(optuna, "create_study", create)
+    monkeypatch.setattr(_search.time, "sleep", sleeps.append)
+    if lost < 3:  # the third try wins
+        study, shown = _search._open_study(None, "raced")
+        assert study.study_name == "raced" and shown == "memory"
+    else:  # three lost races in a row: a clear error
+        with pytest.raises(ValueError, match="cannot open the Optuna storage memory: dup"):
+            _search._open_study(None, "raced")
+    assert create.calls == 3 and sleeps == [0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("storage", "error"),
+    [
+        (None, ImportError("No module named 'psycopg'")),  # a missing database driver
+        ("nosuchdriver://u@h/db", None),  # an unknown dialect: SQLAlchemy's ArgumentError
+    ],
+)
+def test_study_creation_does_not_retry_what_cannot_heal(monkeypatch, storage, error):
+    from sklearn_sfr.model_selection import _search
+
+    calls, sleeps = [], []
+    real = optuna.create_study
+
+    def create(**kwargs):
+        calls.append(kwargs)
+        if error is not None:
+            raise error
+        return real(**kwargs)
+
+    monkeypatch.setattr(optuna, "create_study", create)
+    monkeypatch.setattr(_search.time, "sleep", sleeps.append)
+    with pytest.raises(ValueError, match="cannot open the Optuna storage"):
+        _search._open_study(storage, "s")
+    assert sleeps == [] and len(calls) <= 1
+
+
 def test_storage_forms(tmp_path, monkeypatch):
     assert storage_url(tmp_path / "a.db") == f"sqlite:///{tmp_path / 'a.db'}"
     assert storage_url("mysql://u:p@h/db") == "mysql://u:p@h/db"
     monkeypatch.chdir(tmp_path)
+    # storage_url's None (not OptunaSearchCV's default, which is in memory).
     assert storage_url(None) == f"sqlite:///{tmp_path / 'optuna.db'}"
     X, y = toy(60)
-    # Default: ./optuna.db; a URL string and a storage object work too.
-    OptunaSearchCV(
-        DecisionTreeRegressor(),
-        {"max_depth": IntDistribution(1, 3)},
-        cv=2,
-        n_trials=1,
-        study_name="d",
-    ).fit(X, y)
-    assert (tmp_path / "optuna.db").exists()
+    # A URL string and a storage object work too.
     url = f"sqlite:///{tmp_path / 'u.db'}"
     search(storage=url, study_name="u", n_trials=1, cv=2).fit(X, y)
     memory = optuna.storages.InMemoryStorage()
@@ -243,6 +340,20 @@ def test_search_follows_estimator_conventions():
         },
     )
     assert clone(est).storage is est.storage  # shared, not copied
+
+
+def test_default_search_follows_every_estimator_convention(tmp_path, monkeypatch):
+    # storage=None: a fresh in-memory study per fit, so no parameter changes in fit.
+    monkeypatch.chdir(tmp_path)
+    est = OptunaSearchCV(
+        DecisionTreeRegressor(random_state=0),
+        {"max_depth": IntDistribution(1, 12)},
+        cv=2,
+        n_trials=2,
+        random_state=0,
+    )
+    check_estimator(est)
+    assert list(tmp_path.iterdir()) == []
 
 
 _RESUME_SCRIPT = """
