@@ -9,8 +9,11 @@ user's input are printed as one line (``error: ...``) with exit status 2, never 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +37,48 @@ def _non_negative_int(text):
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text}")
     return value
+
+
+def _seed(text):
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**32 - 1, got {text}")
+    return value
+
+
+def _n_jobs(text):
+    value = int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a positive number of jobs, or -1 for all cores")
+    return value
+
+
+def _device(text):
+    """A torch device this machine has: a typo or a GPU that is not there is refused now,
+    not when the first network starts."""
+    import re
+
+    name = text.strip().lower()
+    if name in ("auto", "cpu"):
+        return name
+    if not re.fullmatch(r"cuda(:\d+)?|mps", name):
+        raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda, cuda:N or mps, got {text!r}")
+    import torch
+
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(
+                f"{text}: this PyTorch build sees no CUDA GPU (torch {torch.__version__}); use "
+                "cpu or auto"
+            )
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(
+                f"{text}: there are {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: MPS (Apple GPU) is not available here")
+    return name
 
 
 def _fraction(text):
@@ -73,6 +118,8 @@ def _print_info(path):
         cube.validate()  # a damaged cube is an error, not a partial description
         frame = cube.read_frame()
         kind = "reference build" if cube.is_reference else cube._file.attrs["written_by"]
+        if isinstance(kind, bytes):
+            kind = kind.decode("utf-8", "replace")
         print(f"{cube.path}  ({kind})")
         print(f"objects: {cube.n_objects}")
         if cube.has_images():
@@ -83,18 +130,35 @@ def _print_info(path):
         levels = ", ".join(str(len(cube.wavelength(z))) for z in cube.zooms)
         grid = cube.wavelength(0)
         print(f"spectra: levels of {levels} pixels, {grid[0]:.1f}-{grid[-1]:.1f} A")
-        flag = frame["FLAG"].map(lambda v: "missing" if pd.isna(v) else f"FLAG={int(v)}")
+        if frame.empty:
+            print("\nno objects: nothing more to describe")
+            return
+        # A damaged FLAG (inf, 1e300, 0.5) is described as it is, not cast to int (which
+        # overflows on inf); "+ 0.0" prints -0.0 as 0.
+        flag = frame["FLAG"].map(lambda v: "missing" if pd.isna(v) else f"FLAG={v + 0.0:g}")
         counts = pd.crosstab(flag, frame["object_type"], margins=True, margins_name="all")
         # The values already say "FLAG=...": the index name would print as an extra row.
         counts.index.name = None
         print("\nobjects by flag and type:")
         print(counts.to_string())
-        stats = frame.groupby(flag)["AVG"].describe()[
-            ["count", "mean", "std", "min", "50%", "max"]
-        ]
+        with np.errstate(invalid="ignore", over="ignore"):  # an inf label: inf/NaN, no noise
+            stats = frame.groupby(flag)["AVG"].describe()[
+                ["count", "mean", "std", "min", "50%", "max"]
+            ]
         stats.index.name = None
         print("\nlabel AVG (log SFR [M_sun/yr]) by flag:")
         print(stats.round(3).to_string())
+        from .datasets._loader import LOG_SFR_LIMIT
+
+        avg = frame["AVG"].to_numpy(np.float64)
+        with np.errstate(invalid="ignore"):
+            unusable = np.flatnonzero(np.abs(avg) > LOG_SFR_LIMIT)  # inf, 1e300; not NaN
+        if unusable.size:
+            print(
+                f"labels AVG that are not log SFRs (|AVG| > {LOG_SFR_LIMIT:g} or inf): "
+                f"{unusable.size}, objects {', '.join(map(str, unusable[:5]))}"
+                f"{', ...' if unusable.size > 5 else ''} (loading them is an error)"
+            )
         if cube.noise_floor is not None:
             print(
                 f"\nnoise floor (RMSE of AVG vs true log SFR, FLAG=0): {cube.noise_floor:.3f} dex"
@@ -119,6 +183,7 @@ def _cmd_ingest(args):
             frames=args.frames,
             mpa_info=args.mpa_info,
             mpa_sfr=args.mpa_sfr,
+            labels=args.labels,
             edge=args.edge,
             match_radius=args.match_radius,
             classes=args.classes,
@@ -126,7 +191,8 @@ def _cmd_ingest(args):
             verbose=not args.quiet,
         )
     except ValueError as exc:
-        # No object kept: the summary is already printed, the report is on disk.
+        # No object kept (the summary is already printed, the report is on disk), or a label
+        # table it cannot use (the first line names the file, column and row).
         raise _UserError(str(exc).splitlines()[0]) from exc
     print(f"wrote {result.path} and {result.table_path}")
 
@@ -146,6 +212,12 @@ def _add_ingest_parser(sub):
     )  # fmt: skip
     p.add_argument("--mpa-info", default=None, help="MPA-JHU gal_info FITS file")
     p.add_argument("--mpa-sfr", default=None, help="MPA-JHU gal_totsfr or gal_fibsfr FITS file")
+    p.add_argument(
+        "--labels", default=None, metavar="TABLE",
+        help="instead of --mpa-info/--mpa-sfr: one table astropy reads (FITS, CSV, ECSV, "
+        "VOTable) with PLATEID/plate, MJD, FIBERID and AVG, FLAG (DR7 names) or sfr_tot_* "
+        "(galSpecExtra names), matched to the spectra on the identifiers",
+    )  # fmt: skip
     p.add_argument(
         "--edge", choices=("pad", "skip"), default="pad",
         help="cutouts running off a frame: pad with NaN and flag (default) or skip",
@@ -172,6 +244,7 @@ def _cmd_demo(args):
         cv=args.cv,
         random_state=args.seed,
         cube=args.cube,
+        overwrite=args.overwrite,
     )
 
 
@@ -279,7 +352,7 @@ def _add_study_parser(sub):
         help="which studies to run (default: all)",
     )  # fmt: skip
     p.add_argument(
-        "--n-jobs", type=int, default=None,
+        "--n-jobs", type=_n_jobs, default=None,
         help="parallel jobs: the cross-validation folds with --cv, else the models and "
         "configurations (set OMP_NUM_THREADS=1)",
     )  # fmt: skip
@@ -293,12 +366,15 @@ def _add_study_parser(sub):
         help="cross-validation folds on the training part (default: test split only)",
     )  # fmt: skip
     p.add_argument("--max-epochs", type=_positive_int, default=None, help="epochs of every net")
-    p.add_argument("--device", default=None, help="torch device of the nets (default auto)")
+    p.add_argument(
+        "--device", type=_device, default=None,
+        help="torch device of the nets: auto, cpu, cuda, cuda:N or mps (default auto)",
+    )  # fmt: skip
     p.add_argument(
         "--settings", default=None,
         help='JSON of further settings, e.g. \'{"image_zooms": [2, 3]}\'',
     )  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_study)
@@ -309,8 +385,11 @@ def _cmd_scene(args):
     from .datasets import load_scene, make_synthetic_scene
     from .datasets._scene import CSV_NAME
     from .experiments import scene_study, write_scene_report
+    from .utils._outputs import check_output_folder
 
     data_dir, out = Path(args.data), Path(args.out)
+    # Before any work: the report folder must be one we may write (never the data's).
+    check_output_folder(out, overwrite=args.overwrite, inputs=[data_dir])
     if args.make_synthetic and not (data_dir / CSV_NAME).is_file():
         if data_dir.exists() and any(data_dir.iterdir()):
             raise _UserError(
@@ -326,6 +405,7 @@ def _cmd_scene(args):
             f"{data_dir} holds no {CSV_NAME}: give the folder of the Scene set (dataset.csv "
             "and images/), or add --make-synthetic to write a synthetic one there"
         )
+    _check_scene_memory(data_dir, args.image_size)
     t0 = time.perf_counter()
     data = load_scene(data_dir, image_size=args.image_size)
     print(
@@ -351,8 +431,34 @@ def _cmd_scene(args):
             else ""
         )
     )
-    paths = write_scene_report(out, scores, predictions, description=description)
+    paths = write_scene_report(
+        out, scores, predictions, description=description, overwrite=args.overwrite
+    )
     print(f"report written to {paths['report']} in {time.perf_counter() - t0:.0f} s")
+
+
+#: Copies of the frames a Scene run holds at once (the loaded frames, the flattened and
+#: scaled copies the models train on).
+_SCENE_COPIES = 4
+
+
+def _check_scene_memory(data_dir, image_size):
+    """Refuse an ``--image-size`` whose frames cannot fit in memory, with the estimate."""
+    import pandas as pd
+
+    from .datasets._scene import CSV_NAME
+    from .utils._memory import check_memory
+
+    try:
+        n_frames = len(pd.read_csv(Path(data_dir) / CSV_NAME, usecols=[0]))
+    except (OSError, ValueError):
+        return  # load_scene says what is wrong with the table
+    needed = _SCENE_COPIES * n_frames * 3 * image_size**2 * 4  # float32 RGB
+    check_memory(
+        needed,
+        what=f"--image-size {image_size} ({n_frames} frames of {image_size}x{image_size} px)",
+        advice="choose a smaller --image-size",
+    )
 
 
 def _cmd_report(args):
@@ -394,7 +500,11 @@ def _add_scene_parser(sub):
     )  # fmt: skip
     p.add_argument("--image-size", type=_positive_int, default=32, help="frame size (default 32)")
     p.add_argument("--cv", type=_positive_int, default=3, help="folds per split (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an earlier Scene report at --out (never a folder holding other files)",
+    )  # fmt: skip
     p.set_defaults(func=_cmd_scene)
 
 
@@ -441,8 +551,22 @@ def _tune_study(url, study_name, config):
     return study
 
 
+def _sqlite_file(url):
+    """The file of a ``sqlite:///`` storage URL, or None for a server database."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix + ":memory:":
+        return None
+    return Path(url[len(prefix) :].split("?", 1)[0])
+
+
+def _inside(path, folder):
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents
+
+
 def _cmd_tune(args):
     import json
+    import shutil
 
     from sklearn.model_selection import KFold
 
@@ -457,12 +581,31 @@ def _cmd_tune(args):
     )
     from .model_selection._search import _shown_url
     from .utils._io import write_csv_atomic, write_text_atomic
+    from .utils._outputs import (
+        add_to_manifest,
+        check_not_overlapping,
+        check_own_file,
+        ensure_output_folder,
+        read_marker,
+    )
 
     _check_cube(args.cube)  # before anything is created: a bad cube leaves no empty --out
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    url = storage_url(args.storage if args.storage else out / "optuna.db")
-    shown = _shown_url(url)
+    inputs = [args.cube]
+    storage_file = None
+    if args.storage:
+        url = storage_url(args.storage)
+        storage_file = _sqlite_file(url)
+        if storage_file is not None:
+            # Trials are written there: never into the cube, nor a storage inside --out.
+            check_not_overlapping(storage_file, [args.cube], what="--storage")
+            if not _inside(storage_file, out):
+                inputs.append(storage_file)
+    check_not_overlapping(out, inputs, what="--out")
+    for name in ("best_params.json", "trials.csv"):
+        if out.is_dir() and read_marker(out) is not None:
+            check_own_file(out, name)  # a user's file of that name in our folder
+    created = not out.exists()
     name = args.estimator
     study_name = args.study_name or f"{name}-{args.image_size}px-level{args.spectrum_level}"
     modalities = model_modalities(name)
@@ -485,7 +628,22 @@ def _cmd_tune(args):
         "n_objects": n,
         "scoring": "neg_root_mean_squared_error",
     }
-    study = _tune_study(url, study_name, config)
+    # The folder must be new, empty or ours before anything is written; if the storage
+    # cannot be opened, a folder this run created is removed again.
+    ensure_output_folder(out, kind="tune", inputs=inputs)
+    if not args.storage:
+        url = storage_url(out / "optuna.db")
+        storage_file = out / "optuna.db"
+    new_storage = storage_file is not None and not storage_file.exists()
+    try:
+        study = _tune_study(url, study_name, config)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    if new_storage and _inside(storage_file, out):
+        add_to_manifest(out, [storage_file.resolve().relative_to(out.resolve())], kind="tune")
+    shown = _shown_url(url)
     n_before = len(study.trials)
     if not args.quiet:
         print(
@@ -548,6 +706,7 @@ def _cmd_tune(args):
         "states": states,
         "config": config,
     }
+    add_to_manifest(out, ["best_params.json", "trials.csv"], kind="tune")
     write_text_atomic(out / "best_params.json", json.dumps(summary, indent=2) + "\n")
     write_csv_atomic(trials, out / "trials.csv", index=False)
     print(f"\nwrote {out / 'best_params.json'} and {out / 'trials.csv'}")
@@ -594,7 +753,7 @@ def _add_tune_parser(sub):
     p.add_argument(
         "--timeout", type=float, default=None, help="stop starting trials after S seconds"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the folds, sampler, models")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the folds, sampler, models")
     p.add_argument(
         "--heartbeat", type=_non_negative_int, default=60, metavar="SECONDS",
         help="seconds between a running trial's heartbeats (default 60); a trial silent for "
@@ -627,7 +786,7 @@ def build_parser():
         "--flagged-fraction", type=_fraction, default=0.2,
         help="fraction of objects with FLAG != 0 (default 0.2)",
     )  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_make_cube)
@@ -649,10 +808,15 @@ def build_parser():
         "--cv", type=_positive_int, default=None,
         help="cross-validation folds on the training part (default: test split only)",
     )  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument(
         "--cube", default=None,
         help="use this existing cube instead of building one (opened read-only)",
+    )  # fmt: skip
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an earlier demo or study folder at --out (never a folder holding "
+        "other files)",
     )  # fmt: skip
     p.set_defaults(func=_cmd_demo)
 
@@ -670,20 +834,104 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"warning: {message}", file=sys.stderr if file is None else file)
 
 
+class _Stopped(BaseException):
+    """SIGINT, SIGTERM or SIGHUP (Ctrl-C, a closed terminal, ``kill``, a batch system's time
+    limit): unwinds the command so every temporary output is removed.
+
+    Not a ``KeyboardInterrupt``: skorch catches that to end a training early and goes on, so
+    Ctrl-C during ``tune`` or ``study`` would only stop one network's fit.
+    """
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _swallowed_here(frame):
+    """Whether an exception raised in ``frame`` would be ignored: Python prints and drops
+    exceptions from weakref callbacks and ``__del__`` methods ("Exception ignored in ...")."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or code.co_filename.endswith(f"{os.sep}weakref.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _stop(signum, frame):
+    if _swallowed_here(frame):
+        # Raised here the stop would be lost (the command would run on): deliver it again
+        # in a moment, from ordinary code.
+        threading.Timer(0.1, os.kill, (os.getpid(), signum)).start()
+        return
+    raise _Stopped(signum)
+
+
+@contextlib.contextmanager
+def _cleanup_on_signals():
+    """Ctrl-C, SIGTERM and SIGHUP all stop the command and clean up the same way; the
+    previous handlers come back afterwards."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be installed from the main thread
+        return
+    previous = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            previous[name] = signal.signal(getattr(signal, name), _stop)
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+
+def _message(exc):
+    """One line for an error: without errno prefixes or the lists shutil's errors carry."""
+    import shutil
+
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
+        source, target, why = exc.args[0][0]
+        return f"cannot copy {source} to {target}: {why}"
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = {
+            errno.ENOSPC: "the disk is full",
+            errno.EDQUOT: "the disk quota is exhausted",
+            errno.EFBIG: "the file is larger than this process may write (ulimit -f)",
+        }
+        text = exc.strerror
+        if exc.errno in reason and reason[exc.errno] not in text:
+            text = f"{reason[exc.errno]} ({text})"
+        return f"{text}: {exc.filename}" if exc.filename else text
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def main(argv=None):
     """Entry point of the ``sklearn-sfr`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _cleanup_on_signals():
             warnings.showwarning = _show_warning
             args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (_UserError, OSError, ValueError, KeyError, TypeError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+    except (_Stopped, KeyboardInterrupt) as exc:
+        import signal
+
+        signum = getattr(exc, "signum", signal.SIGINT)
+        word = "interrupted" if signum == signal.SIGINT else "terminated"
+        print(f"{word}: nothing was left half-written", file=sys.stderr)
+        return 128 + int(signum)
+    except BrokenPipeError:
+        # The reader of our output went away (``info cube | head -1``): not an error of ours.
+        # Python's own flush at exit would print "Broken pipe": point stdout at nothing.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (_UserError, OSError, ValueError, KeyError, TypeError, MemoryError) as exc:
+        print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -54,12 +54,19 @@ def test_demo_runs_the_quick_study(tmp_path, capsys):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for name in ("report.md", "report.html", "config.json", "modality_summary.csv"):
         assert (out / name).stat().st_size > 0
-    # A second demo replaces the first report; another folder is never overwritten.
-    assert main(["demo", "--out", str(out), "--n-objects", "250"]) == 0
+    # The demo keeps its cube in the report folder: info and report work on it.
+    assert main(["info", str(out / "cube.h5")]) == 0
+    assert main(["report", str(out), "--quiet"]) == 0
+    # A second demo replaces the first report only with --overwrite; another folder is
+    # never overwritten.
+    capsys.readouterr()
+    assert main(["demo", "--out", str(out), "--n-objects", "250"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["demo", "--out", str(out), "--n-objects", "250", "--overwrite"]) == 0
     other = tmp_path / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("keep")
-    assert main(["demo", "--out", str(other), "--n-objects", "250"]) == 2
+    assert main(["demo", "--out", str(other), "--n-objects", "250", "--overwrite"]) == 2
     assert (other / "notes.txt").read_text() == "keep"
-    # No cube is left behind in the report folder or the working directory.
-    assert not list(out.glob("*.h5"))
+    # Nothing is left behind beside the report folder (no temporaries, no other cube).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "report"]

@@ -81,24 +81,38 @@ def _atomic_csv(table, path):
 
 def _read_spectra(paths, mask_bits, classes, verbose):
     """Read and resample every spectrum; a row per file, arrays for the readable ones."""
-    from ._sdss_spectra import read_sdss_spectrum, spectrum_on_grid
+    from ._sdss_spectra import SpectrumHeaderError, read_sdss_spectrum, spectrum_on_grid
 
     rows, flux, sigma = [], [], []
+    first_of_key = {}
     for path in _progress(paths, "spectra", verbose):
         row = {"file": str(path), "status": "kept", "reason": ""}
         try:
             header, wl, f, ivar, and_mask = read_sdss_spectrum(path)
             row.update(header)
             f_grid, s_grid = spectrum_on_grid(wl, f, ivar, and_mask, mask_bits)
+        except SpectrumHeaderError as exc:  # it cannot be placed or matched: skip it
+            row.update(exc.values)  # what could be read, for the report
+            row.update(status="skipped", reason=f"unusable header: {exc.reason}")
+            rows.append(row)
+            continue
         except Exception as exc:  # any unreadable file is reported, never fatal
             row.update(status="skipped", reason=f"unreadable spectrum: {exc}")
             rows.append(row)
             continue
-        if classes is not None and str(row.get("CLASS", "")).strip() not in classes:
+        key = tuple(row[k] for k in _KEYS)
+        if key in first_of_key:
+            # A second copy (another name or folder) would be stacked twice and labelled twice.
+            row.update(
+                status="skipped",
+                reason=f"same PLATEID, MJD, FIBERID as {Path(first_of_key[key]).name}",
+            )
+        elif classes is not None and str(row.get("CLASS", "")).strip() not in classes:
             row.update(status="skipped", reason=f"class {row.get('CLASS')!r} not in {classes}")
         elif not np.isfinite(f_grid).any():
             row.update(status="skipped", reason="no unmasked pixel on the HiSS-Cube grid")
         else:
+            first_of_key[key] = row["file"]
             row["_index"] = len(flux)
             flux.append(f_grid)
             sigma.append(s_grid)
@@ -214,6 +228,39 @@ def format_ingest_summary(table):
     return "\n".join(lines)
 
 
+def _given(value):
+    """The paths (files, folders) a user gave for an input, globs left out."""
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str | os.PathLike) else list(value)
+    return [v for v in values if not any(c in str(v) for c in "*?[")]
+
+
+def _is_our_report(path):
+    """An ingest report CSV this library wrote: its header is ours."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            header = fh.readline().strip().split(",")
+    except OSError:
+        return False
+    return header[: len(REPORT_COLUMNS)] == list(REPORT_COLUMNS)
+
+
+def _check_outputs(out, table_path, overwrite, inputs):
+    """Before any FITS file is read: the cube and its report may be written, replace only
+    what this library wrote, and touch no input (utils._outputs)."""
+    from ..utils._outputs import check_output_file
+    from ._writer import is_sklearn_sfr_cube
+
+    check_output_file(
+        out, overwrite=overwrite, is_ours=is_sklearn_sfr_cube, inputs=inputs, kind="cube"
+    )
+    check_output_file(
+        table_path, overwrite=overwrite, is_ours=_is_our_report, inputs=inputs,
+        kind="ingest report",
+    )  # fmt: skip
+
+
 def ingest_sdss_fits(
     out,
     spectra,
@@ -225,6 +272,7 @@ def ingest_sdss_fits(
     match_radius=1.5,
     mask_bits=-1,
     classes=None,
+    labels=None,
     overwrite=False,
     verbose=False,
 ):
@@ -249,7 +297,9 @@ def ingest_sdss_fits(
         None writes a spectrum-only cube (``load_hisscube(out, modalities=("spectrum",))``).
         With frames, an object needs a frame in each of the five bands, or it is skipped.
     mpa_info, mpa_sfr : str or path-like, default=None
-        MPA-JHU ``gal_info`` and ``gal_totsfr`` (or ``gal_fibsfr``) files, joined row by row.
+        MPA-JHU ``gal_info`` and ``gal_totsfr`` (or ``gal_fibsfr``) FITS files, joined row by
+        row (the catalogue's definition; an SFR file with its own ``PLATEID, MJD, FIBERID`` is
+        joined on those), then matched to the spectra on ``PLATEID, MJD, FIBERID``.
         Spectra without a catalogue row are kept without a label (NaN), as are MPA's ``-99``
         sentinels; ``FLAG`` is kept.
     edge : {"pad", "skip"}, default="pad"
@@ -263,6 +313,15 @@ def ingest_sdss_fits(
     classes : sequence of str, default=None
         Keep only spectra of these pipeline classes (``"GALAXY"``, ``"QSO"``, ``"STAR"``); None
         keeps all. MPA-JHU has no SFR for quasars, so they get no label either way.
+    labels : str or path-like, default=None
+        Instead of ``mpa_info``/``mpa_sfr``: one table in any format astropy reads (FITS, CSV,
+        ECSV, VOTable, ...), such as a CasJobs query result, with the identifiers (``PLATEID``
+        or ``plate``, ``MJD``, ``FIBERID``; any case) and the SFR columns named as in the DR7
+        file (``AVG``, ``FLAG``, ``P16``, ``P84``, ``MEDIAN``, ...) or as in ``galSpecExtra``
+        (``sfr_tot_p16``, ``sfr_tot_p50`` = ``MEDIAN``, ...). ``AVG`` and ``FLAG`` are required.
+        Rows are matched to the spectra on the identifiers, never by position. A value that is
+        text or infinite is an error naming the table, column and row; an empty cell is a
+        missing label, and ``-99``/``-9999`` are MPA's "no estimate".
     overwrite : bool, default=False
         Replace an existing cube and report.
     verbose : bool, default=False
@@ -280,8 +339,9 @@ def ingest_sdss_fits(
     Raises
     ------
     ValueError
-        No object could be kept (the report is still written; the message summarises it), or
-        a parameter is invalid.
+        No object could be kept (the report is still written; the message summarises it), a
+        parameter is invalid, or the label table cannot be used (a column it cannot map, a
+        value that is not a finite number, rows of one object that disagree).
     FileNotFoundError, FileExistsError
         An input names nothing; ``out`` exists and ``overwrite`` is False.
 
@@ -303,6 +363,8 @@ def ingest_sdss_fits(
         raise ValueError(f"edge must be one of {EDGE_POLICIES}, got {edge!r}")
     if (mpa_info is None) != (mpa_sfr is None):
         raise ValueError("pass both mpa_info (gal_info) and mpa_sfr (gal_totsfr/gal_fibsfr)")
+    if labels is not None and mpa_info is not None:
+        raise ValueError("pass either labels (one table) or mpa_info and mpa_sfr, not both")
     if not float(match_radius) > 0:
         raise ValueError(f"match_radius must be a positive number of arcsec, got {match_radius}")
     if classes is not None:
@@ -311,18 +373,24 @@ def ingest_sdss_fits(
     table_path = out.with_name(f"{out.stem}_ingest.csv")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{out.parent} is not a folder")
-    for path in (out, table_path):
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     spectrum_paths = _expand(spectra, "spec-*.fits*", "spectra")
     if not spectrum_paths:
         raise FileNotFoundError("spectra: no spectrum file given")
     frame_paths = _expand(frames, "frame-*.fits*", "frames")
     if frames is not None and not frame_paths:
         raise FileNotFoundError("frames: no frame file given")
-    for name, value in (("mpa_info", mpa_info), ("mpa_sfr", mpa_sfr)):
+    for name, value in (("mpa_info", mpa_info), ("mpa_sfr", mpa_sfr), ("labels", labels)):
         if value is not None and not Path(value).is_file():
             raise FileNotFoundError(f"{name}: {value} does not exist")
+    _check_outputs(out, table_path, overwrite, [
+        *_given(spectra), *_given(frames), *spectrum_paths, *frame_paths, mpa_info, mpa_sfr,
+        labels,
+    ])  # fmt: skip
+    # The label source is read and its columns mapped before any spectrum is read: a table
+    # the ingest cannot use fails at once.
+    from ._mpa_jhu import open_labels
+
+    catalogue = open_labels(labels, mpa_info, mpa_sfr)
 
     report, flux, sigma = _read_spectra(spectrum_paths, mask_bits, classes, verbose)
     for col in REPORT_COLUMNS:
@@ -337,11 +405,10 @@ def ingest_sdss_fits(
         report.loc[ok, "PLUG_RA"], report.loc[ok, "PLUG_DEC"], match_radius
     )
 
-    if mpa_info is not None:
-        from ._mpa_jhu import read_mpa_jhu
-
+    if catalogue is not None:
+        # Matched on the identifiers; values checked (text, infinities) on the rows used.
         keys = report.loc[ok, _KEYS].astype(np.int64)
-        mpa = read_mpa_jhu(mpa_info, mpa_sfr, keys)
+        mpa = catalogue.select(keys)
         report = report.drop(columns=["AVG", "FLAG"]).merge(
             mpa.assign(**{k: mpa[k].astype(float) for k in _KEYS}), how="left", on=_KEYS
         )
@@ -412,7 +479,7 @@ def ingest_sdss_fits(
             spectrum_target=spec["cube_row"].astype(np.int64).to_numpy(),
             attrs={"ingested_from": "SDSS FITS", "ingest_edge": edge},
             overwrite=overwrite,
-            sfr_source=Path(mpa_sfr).name if mpa_sfr is not None else "none",
+            sfr_source=catalogue.sfr_source if catalogue is not None else "none",
         )
     report["AVG"], report["FLAG"] = _label_columns(report)
     report = report[list(REPORT_COLUMNS)]

@@ -42,6 +42,14 @@ LABEL_POLICIES = ("ivar", "first")
 #: Fields of a cutout reference: the frame, its row and the window (layout doc section 4.3).
 _REGION_FIELDS = ("ds_path", "ds_slice_idx", "x_min", "x_max", "y_min", "y_max")
 
+#: The spectrum references that map objects to spectra (and so to label rows).
+_SPECTRUM_REFS = "dense_cube/0/ml_spectrum/spec_metadata_refs"
+
+#: MPA-JHU's "no estimate" sentinels: -99 in the DR7 files, -9999 in the CAS galSpec tables.
+#: A value below them (-1e30, -inf) is damage, not a sentinel, and is left for the loader's
+#: label check to refuse.
+_SENTINEL_RANGE = (-9999.0, -99.0)
+
 
 class HiSSCubeFormatError(ValueError):
     """A file is not a readable HiSS-Cube: the message names the file and the HDF5 path.
@@ -58,6 +66,29 @@ class HiSSCubeFormatError(ValueError):
     ...     print(str(error).split(": ")[-1])
     not a HiSS-Cube ML cube
     """
+
+
+def _first(mask):
+    """Index (a tuple) of the first True of a boolean array, in C order."""
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
+
+
+def _unique(values):
+    """The distinct values of an array: usually one path, found without a sort."""
+    values = values.ravel()
+    if not values.size:
+        return values
+    if (values == values[0]).all():
+        return values[:1]
+    return np.unique(values)
+
+
+def _rows_text(rows):
+    """``"rows 3 to 9"`` for the sorted rows of a read (empty for no rows)."""
+    if rows is None or not len(rows):
+        return ""
+    lo, hi = int(rows[0]), int(rows[-1])
+    return f", row {lo}" if lo == hi else f", rows {lo} to {hi}"
 
 
 def _index_rows(index, n):
@@ -222,17 +253,55 @@ class HiSSCube:
                     f"{self.path} has no /dense_cube group: not a HiSS-Cube ML cube"
                 )
             self.n_objects = self._count_objects()
+            self.is_reference = "written_by" not in self._file.attrs
+            self.noise_floor = self._noise_floor(self._file.attrs.get("noise_floor"))
+        except (OSError, RuntimeError) as exc:  # a damaged object header or attribute
+            self._file.close()
+            raise HiSSCubeFormatError(
+                f"{self.path}: cannot read the file's layout: {exc}"
+            ) from exc
         except Exception:
             self._file.close()
             raise
         self.zooms = ZOOMS
         self.band_names = BAND_NAMES
-        self.is_reference = "written_by" not in self._file.attrs
-        nf = self._file.attrs.get("noise_floor")
-        self.noise_floor = None if nf is None else float(nf)
         self._band_perm = {}
 
+    def _noise_floor(self, value):
+        """The root attribute ``noise_floor`` as a float, or None (with a warning when it is
+        there but not a non-negative number: it is informative, so it never stops a read)."""
+        if value is None:
+            return None
+        try:
+            number = float(np.asarray(value).item())
+        except (TypeError, ValueError):
+            number = np.nan
+        if np.isfinite(number) and number >= 0:
+            return number
+        warnings.warn(
+            f"{self.path}: the root attribute noise_floor is {value!r}, not a non-negative "
+            "number; the noise floor is treated as unknown",
+            stacklevel=3,
+        )
+        return None
+
     # -- plumbing ---------------------------------------------------------------------------
+    def _read_error(self, name, exc, rows=None):
+        """The error for an HDF5 read that failed (a damaged chunk: "filter returned
+        failure", "Can't read data"): it names the file, the dataset and the rows."""
+        return HiSSCubeFormatError(
+            f"{self.path}: cannot read {name}{_rows_text(rows)} (damaged file?): {exc}"
+        )
+
+    def _read_whole(self, name, selection=Ellipsis, fields=None):
+        """``dataset[selection]`` of ``name`` (a reference table when ``fields`` is given),
+        with a read failure naming the file and the dataset."""
+        ds = self._dataset(name) if fields is None else self._compound(name, fields)
+        try:
+            return ds[selection]
+        except (OSError, RuntimeError) as exc:
+            raise self._read_error(name, exc) from exc
+
     def _dataset(self, name):
         # Open each dataset once: a batch loop then reuses its handle and HDF5 chunk cache
         # (a chunk that two consecutive batches share is read from the file once).
@@ -316,14 +385,16 @@ class HiSSCube:
         # A batch of distinct rows in any order (not a reference cube, whose repairs need the
         # sorted rows): read in file order, each row written straight to its place.
         shuffled = None if self.is_reference else _shuffled_rows(index, self.n_objects)
+        rows = None
         try:
             if shuffled is not None:
-                out = _read_rows(ds, shuffled[0], gap, dest=shuffled[1], dtype=dtype)
+                rows = shuffled[0]
+                out = _read_rows(ds, rows, gap, dest=shuffled[1], dtype=dtype)
                 return out.astype(np.float32, copy=False), index, None, False
             rows, inverse, scalar = _index_rows(index, self.n_objects)
             out = _read_rows(ds, rows, gap, dtype=dtype)
         except (OSError, RuntimeError) as exc:
-            raise HiSSCubeFormatError(f"{self.path}: cannot read {name}: {exc}") from exc
+            raise self._read_error(name, exc, rows) from exc
         out = out.astype(np.float32, copy=False)
         if inverse is not None:
             out = out[inverse]
@@ -362,10 +433,12 @@ class HiSSCube:
     def validate(self):
         """Check the layout without reading the arrays; return ``self``.
 
-        Every zoom's image cutouts and errors (when the cube has images), every level's
-        spectra and errors, their shapes, dtypes and row counts, the spectrum references and
-        the label table are checked, so that a damaged cube fails here, with the file and the
-        HDF5 path in the message, instead of in the middle of a long run.
+        Every zoom's image cutouts and errors (when the cube has images) and band order,
+        every level's spectra and errors, their shapes, dtypes and row counts, the spectrum
+        references (each row in range, no spectrum shared) and the label table are checked,
+        so that a damaged cube fails here, with the file and the HDF5 path in the message,
+        instead of in the middle of a long run. (The cutout references of reference builds
+        are checked object by object when their errors are read.)
 
         Raises
         ------
@@ -378,6 +451,8 @@ class HiSSCube:
                 self._array(f"dense_cube/{z}/ml_image/errors", (5, s, s))
             for name in (f"spectral_1d_cube_zoom_{z}", "errors"):
                 self._array(f"dense_cube/{z}/ml_spectrum/{name}", (n_wavelength(z),))
+            if self.has_images():  # the band order (reference builds: through the refs)
+                self._band_permutation(z, np.arange(0))
         self.read_frame(slice(0, 0))  # builds the frame: checks the references and labels
         return self
 
@@ -410,24 +485,72 @@ class HiSSCube:
         # Section 5.3: slot b holds the b-th band to appear in the first spectrum's cutout row;
         # the FILTER of each slot is in the header its metadata reference points to.
         name = f"dense_cube/{zoom}/ml_image/image_metadata_refs"
-        refs = self._compound(name)[: self.n_objects, :, 0]
+        refs = self._read_whole(name, np.s_[: self.n_objects, :, 0], ("ds_path", "ds_slice_idx"))
+        empty = refs["ds_path"] == b""
+        if empty.any():
+            t = _first(empty)[0]
+            raise HiSSCubeFormatError(
+                f"{self.path}: {name}[{t}] has an empty band slot, so the band "
+                "order of that object cannot be resolved"
+            )
+        # Every row is checked at once against the table it points into, before any is read:
+        # h5py, like numpy, reads row -1 as the last row (another frame's header).
+        for path in _unique(refs["ds_path"]):
+            self._check_rows(
+                name,
+                refs["ds_slice_idx"],
+                refs["ds_path"] == path,
+                path,
+                lambda where: f"{where[0]}, {where[1]}, 0",
+            )
         cache = {}
         perms = np.empty((self.n_objects, 5), dtype=np.int64)
         for t in range(self.n_objects):
             bands = []
-            for r in refs[t]:
+            for b, r in enumerate(refs[t]):
                 key = (r["ds_path"], int(r["ds_slice_idx"]))
                 if key not in cache:
-                    if not r["ds_path"]:
-                        raise HiSSCubeFormatError(
-                            f"{self.path}: {name}[{t}] has an empty band slot, so the band "
-                            "order of that object cannot be resolved"
-                        )
-                    row = self._dataset(r["ds_path"].decode())[key[1]]
-                    cache[key] = json.loads(row["header"])["FILTER"].strip()
+                    cache[key] = self._band_of(key, f"{name}[{t}, {b}, 0]")
                 bands.append(cache[key])
             perms[t] = self._perm_from_bands(bands, f"{name}[{t}]")
         return perms
+
+    def _band_of(self, key, where):
+        """The FILTER in the header that an image metadata reference points to."""
+        path, row = key[0].decode("utf-8", "replace"), key[1]
+        try:
+            header = self._dataset(path.lstrip("/"))[row]["header"]
+            return json.loads(header)["FILTER"].strip()
+        except (OSError, RuntimeError) as exc:
+            raise self._read_error(path, exc, [row]) from exc
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise HiSSCubeFormatError(
+                f"{self.path}: {where} points to {path}[{row}], which has no header with a "
+                f"FILTER keyword ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def _check_rows(self, name, rows, selected, path, position):
+        """Refuse the references ``rows[selected]`` (their ``ds_slice_idx``) that are outside
+        the dataset ``path`` they point into (h5py, like numpy, reads row -1 as the last).
+
+        Vectorised over the whole table; the error names the file, the reference (``name``
+        and ``position(index of the first bad one)``) and the dataset it points into.
+        """
+        text = path.decode("utf-8", "replace")
+        shape = getattr(self._dataset(text.lstrip("/")), "shape", None)
+        if not shape:
+            raise HiSSCubeFormatError(
+                f"{self.path}: {name}[{position(_first(selected))}] points to {text}, which "
+                "is not a table"
+            )
+        n = shape[0]
+        bad = selected & ((rows < 0) | (rows >= n))
+        if bad.any():
+            where = _first(bad)
+            raise HiSSCubeFormatError(
+                f"{self.path}: {name}[{position(where)}] has ds_slice_idx {int(rows[where])}, "
+                f"outside the {n} rows of {text}"
+            )
 
     def _apply_bands(self, images, zoom, rows, inverse, scalar):
         if zoom not in self._band_perm:
@@ -509,8 +632,9 @@ class HiSSCube:
         ``sigma`` None (and ``flux`` an unweighted mean) when only the frame errors are missing.
         """
         name = f"dense_cube/{zoom}/ml_image/image_cutout_refs"
-        refs = self._compound(name, _REGION_FIELDS)[t]  # (5, REF_SLOTS)
+        refs = self._read_whole(name, t, _REGION_FIELDS)  # (5, REF_SLOTS)
         s = CUTOUT_SIZES[zoom]
+        self._check_windows(name, t, refs, s)
         flux = np.empty((5, s, s), dtype=np.float32)
         sigma = np.empty((5, s, s), dtype=np.float32)
         have_errors = True
@@ -546,12 +670,57 @@ class HiSSCube:
                 flux[out_band] = np.mean(fs, axis=0)
         return flux, (sigma if have_errors else None)
 
+    def _check_windows(self, name, t, refs, size):
+        """Refuse cutout references of object ``t`` that are not a ``size`` x ``size`` window
+        inside the frame they name (a negative row or bound would wrap round in h5py).
+
+        Frames that are not in the file are left to the caller (NaN and a warning).
+        """
+        filled = refs["ds_path"] != b""
+        filled &= np.cumprod(filled, axis=1).astype(bool)  # readers stop at an empty slot
+        for path in np.unique(refs["ds_path"][filled]):
+            text = path.decode("utf-8", "replace")
+            ds = self._file.get(text.lstrip("/"))
+            if ds is None:
+                continue
+            where = filled & (refs["ds_path"] == path)
+            shape = getattr(ds, "shape", ())
+            if len(shape) != 3:
+                b, k = _first(where)
+                raise HiSSCubeFormatError(
+                    f"{self.path}: {name}[{t}, {b}, {k}] points to {text} of shape "
+                    f"{shape}, not to a stack of frames"
+                )
+            n, height, width = shape
+            row = refs["ds_slice_idx"]
+            x0, x1 = refs["x_min"].astype(np.int64), refs["x_max"].astype(np.int64)
+            y0, y1 = refs["y_min"].astype(np.int64), refs["y_max"].astype(np.int64)
+            bad = where & (
+                (row < 0) | (row >= n)
+                | (x0 < 0) | (x1 > height) | (x1 - x0 != size)
+                | (y0 < 0) | (y1 > width) | (y1 - y0 != size)
+            )  # fmt: skip
+            if bad.any():
+                b, k = _first(bad)
+                raise HiSSCubeFormatError(
+                    f"{self.path}: {name}[{t}, {b}, {k}] (ds_slice_idx {int(row[b, k])}, "
+                    f"x {int(x0[b, k])}:{int(x1[b, k])}, y {int(y0[b, k])}:{int(y1[b, k])}) is "
+                    f"not a {size}x{size} window inside {text} of shape {shape}"
+                )
+
     def _frame_window(self, path, window, size):
-        """A cutout window of a semi-sparse frame, or None when the frame is not in the file."""
+        """A cutout window of a semi-sparse frame, or None when the frame is not in the file.
+
+        The window was checked against the data frames (:meth:`_check_windows`); an errors
+        dataset of another shape counts as absent.
+        """
         ds = self._file.get(path.lstrip("/"))
-        if ds is None or window[0] >= ds.shape[0]:
+        if ds is None or len(getattr(ds, "shape", ())) != 3 or window[0] >= ds.shape[0]:
             return None
-        cut = ds[window]
+        try:
+            cut = ds[window]
+        except (OSError, RuntimeError) as exc:
+            raise self._read_error(path, exc, [window[0]]) from exc
         return cut if cut.shape == (size, size) else None
 
     def _restack_multi_frame(self, images, zoom, rows, inverse, scalar):
@@ -560,7 +729,10 @@ class HiSSCube:
         name = f"dense_cube/{zoom}/ml_image/image_cutout_refs"
         if name not in self._file:
             return images
-        second = _read_rows(self._compound(name), rows)[:, :, 1]["ds_path"]
+        try:
+            second = _read_rows(self._compound(name), rows)[:, :, 1]["ds_path"]
+        except (OSError, RuntimeError) as exc:
+            raise self._read_error(name, exc, rows) from exc
         multi = np.flatnonzero((second != b"").any(axis=1))
         if multi.size == 0:
             return images
@@ -747,21 +919,66 @@ class HiSSCube:
     # -- labels and metadata ----------------------------------------------------------------
     @cached_property
     def _spectrum_rows(self):
-        """(object, spectrum row, order) triples from ``spec_metadata_refs`` at zoom 0."""
-        refs = self._compound("dense_cube/0/ml_spectrum/spec_metadata_refs")[: self.n_objects]
+        """(object, spectrum row, order) triples from ``spec_metadata_refs`` at zoom 0.
+
+        Every reference is checked once, vectorised: it points to the spectra's metadata, its
+        row exists there, and no spectrum belongs to two objects (a negative row would wrap
+        round in numpy and give the object another spectrum's label).
+        """
+        name = _SPECTRUM_REFS
+        refs = self._read_whole(name, np.s_[: self.n_objects], ("ds_path", "ds_slice_idx"))
+        if refs.ndim != 2:
+            raise HiSSCubeFormatError(
+                f"{self.path}: {name} has shape {refs.shape}, expected (n, slots)"
+            )
+        if refs.shape[0] < self.n_objects:  # objects without references: labels lost
+            raise HiSSCubeFormatError(
+                f"{self.path}: {name} has {refs.shape[0]} rows but the cube has "
+                f"{self.n_objects} objects"
+            )
         filled = refs["ds_path"] != b""
         # Readers stop at the first empty slot.
         filled &= np.cumprod(filled, axis=1).astype(bool)
         if self.n_objects and not filled[:, 0].all():
             bad = int(np.flatnonzero(~filled[:, 0])[0])
             raise HiSSCubeFormatError(
-                f"{self.path}: dense_cube/0/ml_spectrum/spec_metadata_refs[{bad}] is empty, so "
-                "that object has no spectrum"
+                f"{self.path}: {name}[{bad}] is empty, so that object has no spectrum"
             )
         obj, slot = np.nonzero(filled)
-        return pd.DataFrame(
-            {"object": obj, "order": slot, "spectrum": refs["ds_slice_idx"][obj, slot]}
-        )
+        paths, spectrum = refs["ds_path"][obj, slot], refs["ds_slice_idx"][obj, slot]
+        del refs
+
+        def position(where):
+            return f"{obj[where[0]]}, {slot[where[0]]}"
+
+        for path in _unique(paths):
+            where = paths == path
+            text = path.decode("utf-8", "replace")
+            if not text.rstrip("/").endswith("spectra/metadata"):
+                raise HiSSCubeFormatError(
+                    f"{self.path}: {name}[{position(_first(where))}] points to {text}, not to "
+                    "the spectra's metadata (/semi_sparse_cube/{z}/spectra/metadata)"
+                )
+            if text.lstrip("/") in self._file:
+                self._check_rows(name, spectrum, where, path, position)
+            else:  # a file without its semi-sparse spectra: the label table bounds the rows
+                negative = where & (spectrum < 0)
+                if negative.any():
+                    i = _first(negative)
+                    raise HiSSCubeFormatError(
+                        f"{self.path}: {name}[{position(i)}] has the negative ds_slice_idx "
+                        f"{int(spectrum[i])}"
+                    )
+        order = np.argsort(spectrum, kind="stable")
+        twice = np.flatnonzero(spectrum[order][1:] == spectrum[order][:-1])
+        if twice.size:
+            a, b = order[twice[0]], order[twice[0] + 1]
+            raise HiSSCubeFormatError(
+                f"{self.path}: {name}[{obj[a]}, {slot[a]}] and [{obj[b]}, {slot[b]}] both "
+                f"point to spectrum {spectrum[a]}: a spectrum (and its label) belongs to one "
+                "object"
+            )
+        return pd.DataFrame({"object": obj, "order": slot, "spectrum": spectrum})
 
     def _read_table(self, key, what):
         """A pandas table stored in the cube, with errors that name the file and the key."""
@@ -789,8 +1006,20 @@ class HiSSCube:
             f"{self.path} has no label table /{MERGED_LABEL_KEY}: labels are missing",
             stacklevel=3,
         )
-        meta = self._dataset("fits_spectra_metadata")[:]
-        return pd.DataFrame([json.loads(h) for h in meta["header"]])
+        meta = self._read_whole("fits_spectra_metadata")
+        headers = []
+        for i, header in enumerate(meta["header"]):
+            try:
+                value = json.loads(header)
+            except ValueError as exc:
+                value = exc
+            if not isinstance(value, dict):
+                raise HiSSCubeFormatError(
+                    f"{self.path}: fits_spectra_metadata[{i}] has a header that is not a JSON "
+                    f"object ({value}): {bytes(header[:60])!r}"
+                )
+            headers.append(value)
+        return pd.DataFrame(headers)
 
     def _check_label_columns(self, table):
         """Refuse label values that are not numbers; warn when the labels are absent.
@@ -836,11 +1065,15 @@ class HiSSCube:
     @cached_property
     def _all_frame(self):
         table = self._spectrum_table()
-        links = self._spectrum_rows
-        if len(table) and links["spectrum"].max() >= len(table):
+        links = self._spectrum_rows  # rows checked: none negative
+        beyond = links["spectrum"].to_numpy() >= len(table)
+        if beyond.any():
+            i = int(np.argmax(beyond))
+            what = "label table" if MERGED_LABEL_KEY in self._file else "fits_spectra_metadata"
             raise HiSSCubeFormatError(
-                f"{self.path}: spec_metadata_refs point to spectrum "
-                f"{links['spectrum'].max()} but the label table has {len(table)} rows"
+                f"{self.path}: spec_metadata_refs point to spectrum {links['spectrum'].iloc[i]} "
+                f"but the {what} has {len(table)} rows ({_SPECTRUM_REFS}"
+                f"[{links['object'].iloc[i]}, {links['order'].iloc[i]}])"
             )
         spec = table.iloc[links["spectrum"].to_numpy()].reset_index(drop=True)
         spec = _normalise_spectrum_columns(spec)
@@ -873,8 +1106,15 @@ class HiSSCube:
                     values = values.map(lambda v: v.decode() if isinstance(v, bytes) else v)
                 frame[col] = values.to_numpy()
         for col in ("PLATEID", "MJD", "FIBERID"):
-            if col in frame and frame[col].notna().all():
-                frame[col] = frame[col].astype(np.int64)
+            if col in frame:
+                # Integers where every value is one; an inf or 1e300 stays a float, to be
+                # seen, rather than stopping the read or wrapping round in the cast.
+                values = pd.to_numeric(frame[col], errors="coerce").to_numpy(np.float64)
+                with np.errstate(invalid="ignore"):
+                    whole = np.isfinite(values) & (values == np.round(values))
+                    whole &= np.abs(values) < 2.0**62
+                if whole.all():
+                    frame[col] = values.astype(np.int64)
         return frame
 
 
@@ -914,10 +1154,11 @@ def _normalise_spectrum_columns(spec):
     for col in SFR_COLUMNS:
         if col in spec:
             spec[col] = pd.to_numeric(spec[col], errors="coerce").astype(np.float64)
-    sentinel = spec["AVG"] <= -99 if "AVG" in spec else pd.Series(False, index=spec.index)
+    low, high = _SENTINEL_RANGE
+    sentinel = spec["AVG"].between(low, high) if "AVG" in spec else False
     for col in ("AVG", "MEDIAN", "MODE", "P16", "P84", "P2P5", "P97P5"):
         if col in spec:
-            spec.loc[sentinel | (spec[col] <= -99), col] = np.nan
+            spec.loc[sentinel | spec[col].between(low, high), col] = np.nan
     for col in (*_LABEL_COLUMNS, "FLAG"):
         if col not in spec:
             spec[col] = np.nan
@@ -948,8 +1189,9 @@ def _ivar_labels(spec, n_objects):
     best = spec.groupby("object")["FLAG"].transform("min")
     flag0 = spec[(spec["FLAG"] == best) & spec["AVG"].notna()]
     half = (flag0["P84"] - flag0["P16"]) / 2
-    # A spectrum without a usable width counts with the median weight of the others.
-    w = 1.0 / half.where(half > 0) ** 2
+    # A spectrum without a usable width (none, zero or infinite) counts with the median
+    # weight of the others: an infinite P84 must not weigh its label to nothing.
+    w = 1.0 / half.where((half > 0) & np.isfinite(half)) ** 2
     w = w.fillna(w.median() if w.notna().any() else 1.0)
     out = pd.DataFrame(index=pd.RangeIndex(n_objects))
     for col in _LABEL_COLUMNS:

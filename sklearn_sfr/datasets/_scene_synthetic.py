@@ -19,15 +19,13 @@ would read the Kaggle release. What matters for the study is built in on purpose
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from ..utils._outputs import OutputFolder
 from ._scene import CSV_NAME, N_MFCC, SCENE_CLASSES
 
 #: MFCC coefficients per audio window and windows per second (13 x 8 = 104 per row).
@@ -246,7 +244,8 @@ def make_synthetic_scene(
     random_state : int, default=0
         Seed; the same seed writes the same files.
     overwrite : bool, default=False
-        Replace an existing Scene set (a folder holding ``dataset.csv``) at ``path``.
+        Replace a synthetic Scene set this library wrote at ``path``; any other existing
+        folder (a real Scene set included) is refused, never deleted.
 
     Returns
     -------
@@ -276,31 +275,24 @@ def make_synthetic_scene(
             f"n_per_class must be >= 2 and image_size >= 8, got {n_per_class}, {image_size}"
         )
     path = Path(path)
-    if path.exists():
-        if not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        if not (path / CSV_NAME).is_file():
-            raise FileExistsError(
-                f"{path} exists and holds no {CSV_NAME}: not replacing a folder that is not a "
-                "Scene set"
-            )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Only a set this library wrote is replaced (its marker, nothing added): a real Scene
+    # set also holds a dataset.csv, and is never deleted.
+    folder = OutputFolder(path, kind="scene-data", overwrite=overwrite)
     rng = np.random.default_rng(random_state)
     templates = _audio_templates(classes, rng)
     known = list(_RECIPES)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    with folder as tmp:
         rows, audio = [], []
         for i, cls in enumerate(classes):
             recipe = _RECIPES.get(cls.upper(), _RECIPES[known[i % len(known)]])
-            folder = cls.lower()
-            (tmp / "images" / folder).mkdir(parents=True)
+            name_of_class = cls.lower()
+            (tmp / "images" / name_of_class).mkdir(parents=True)
             frame = 0
             for length in _video_lengths(int(n_per_class), videos_per_class, rng):
                 video = _Video(recipe, int(image_size), rng)
                 audio.append(_video_audio(templates[cls], length, rng))
                 for t in range(length):
-                    name = f"images/{folder}/{folder}{frame}.png"
+                    name = f"images/{name_of_class}/{name_of_class}{frame}.png"
                     _write_png(_render(video, t, int(image_size), rng), tmp / name)
                     rows.append((name, SCENE_CLASSES.get(cls.upper(), "OUTDOORS"), cls))
                     frame += 1
@@ -311,14 +303,4 @@ def make_synthetic_scene(
         table["CLASS1"] = [r[1] for r in rows]
         table["CLASS2"] = [r[2] for r in rows]
         table.to_csv(tmp / CSV_NAME, index=False, float_format="%.4f")
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return path

@@ -34,6 +34,90 @@ _HDU2_COLUMNS = {
 _COADD_COLUMNS = ("loglam", "flux", "ivar", "and_mask")
 
 
+class SpectrumHeaderError(ValueError):
+    """A spectrum whose primary header cannot place or identify it (``reason`` says why).
+
+    ``values`` holds those of ``PLATEID, MJD, FIBERID, PLUG_RA, PLUG_DEC`` that are finite
+    numbers, as read, for a report to show.
+    """
+
+    def __init__(self, path, reason, values=None):
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+        self.values = dict(values or {})
+
+
+def _number(header, key, path):
+    value = header[key]
+    if isinstance(value, bool):
+        raise SpectrumHeaderError(path, f"{key} = {value!r} is not a number")
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise SpectrumHeaderError(path, f"{key} = {value!r} is not a number") from None
+    if not np.isfinite(number):
+        raise SpectrumHeaderError(path, f"{key} = {value!r} is not a finite number")
+    return number
+
+
+def check_spectrum_header(header, path):
+    """The identifiers and position of a spectrum, checked: what the ingest joins and cuts on.
+
+    ``PLATEID, MJD, FIBERID`` must be positive whole numbers (a truncated ``51817.5`` would
+    match another catalogue row), ``PLUG_RA`` in [0, 360) and ``PLUG_DEC`` in [-90, 90] deg.
+
+    Returns
+    -------
+    dict
+        The five keys as int and float.
+
+    Raises
+    ------
+    SpectrumHeaderError
+        Naming the key, its value and the range expected.
+
+    Examples
+    --------
+    >>> from sklearn_sfr.datasets._sdss_spectra import check_spectrum_header
+    >>> h = {"PLATEID": 411, "MJD": 51817, "FIBERID": 119, "PLUG_RA": 46.56, "PLUG_DEC": -500.0}
+    >>> check_spectrum_header(h, "spec.fits")
+    Traceback (most recent call last):
+    ...
+    sklearn_sfr.datasets._sdss_spectra.SpectrumHeaderError: spec.fits: PLUG_DEC = -500.0 is \
+outside [-90, 90] deg
+    """
+    try:
+        return _check_header(header, path)
+    except SpectrumHeaderError as exc:
+        for key in ("PLATEID", "MJD", "FIBERID", "PLUG_RA", "PLUG_DEC"):
+            try:
+                exc.values[key] = _number(header, key, path)
+            except SpectrumHeaderError:
+                continue
+        raise
+
+
+def _check_header(header, path):
+    out = {}
+    for key in ("PLATEID", "MJD", "FIBERID"):
+        number = _number(header, key, path)
+        if number <= 0 or number % 1:
+            raise SpectrumHeaderError(
+                path, f"{key} = {header[key]!r} is not a positive whole number"
+            )
+        out[key] = int(number)
+    ra = _number(header, "PLUG_RA", path)
+    if not 0 <= ra < 360:
+        raise SpectrumHeaderError(path, f"PLUG_RA = {header['PLUG_RA']!r} is outside [0, 360) deg")
+    dec = _number(header, "PLUG_DEC", path)
+    if not -90 <= dec <= 90:
+        raise SpectrumHeaderError(
+            path, f"PLUG_DEC = {header['PLUG_DEC']!r} is outside [-90, 90] deg"
+        )
+    out["PLUG_RA"], out["PLUG_DEC"] = ra, dec
+    return out
+
+
 def read_sdss_spectrum(path):
     """Read one ``spec-PLATE-MJD-FIBER.fits`` file with astropy.
 
@@ -58,8 +142,12 @@ def read_sdss_spectrum(path):
 
     Raises
     ------
+    SpectrumHeaderError
+        The identifiers or the position in the primary header are unusable (see
+        :func:`check_spectrum_header`).
     ValueError
-        The file lacks an HDU, column or header key; the message names the file and what.
+        The file lacks an HDU, column or header key, or its wavelengths do not increase; the
+        message names the file and what.
     """
     from astropy.io import fits
 
@@ -73,16 +161,15 @@ def read_sdss_spectrum(path):
         if missing:
             raise ValueError(f"{path}: primary header lacks {', '.join(missing)}")
         header = {k: primary[k] for k in _HEADER_KEYS if k in primary}
-        for k in ("PLATEID", "MJD", "FIBERID"):
-            header[k] = int(header[k])
-        for k in ("PLUG_RA", "PLUG_DEC"):
-            header[k] = float(header[k])
+        header.update(check_spectrum_header(header, path))
         coadd = hdul[1].data
         names = [] if coadd is None else [n.lower() for n in coadd.columns.names]
         missing = [c for c in _COADD_COLUMNS if c not in names]
         if missing:
             raise ValueError(f"{path}: HDU1 (COADD) lacks column(s) {', '.join(missing)}")
         loglam = np.asarray(coadd["loglam"], dtype=np.float64)
+        if loglam.size < 2 or not (np.isfinite(loglam).all() and (np.diff(loglam) > 0).all()):
+            raise ValueError(f"{path}: HDU1 (COADD) loglam is not finite and increasing")
         flux = np.asarray(coadd["flux"], dtype=np.float64)
         ivar = np.asarray(coadd["ivar"], dtype=np.float64)
         and_mask = np.asarray(coadd["and_mask"], dtype=np.int64)

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..utils._io import remove_stale_temporaries, temporary_path
+from ..utils._io import StickyErrorFile, remove_stale_temporaries, temporary_path
+from ..utils._outputs import check_free_space, check_output_file
 from ._layout import (
     BAND_NAMES,
     CUTOUT_SIZES,
@@ -122,13 +123,18 @@ class HiSSCubeWriter:
     n_spectra : int, default=None
         Number of spectra; defaults to ``n_targets`` (one spectrum per object).
     overwrite : bool, default=False
-        Replace an existing ``path``.
+        Replace an existing ``path``; only a cube sklearn-sfr wrote is ever replaced.
     sfr_source : str, default="gal_totsfr"
         The MPA-JHU SFR file the labels come from; recorded on the label table.
     with_images : bool, default=True
         False writes a spectrum-only cube: no ``ml_image`` groups, ``write_block`` takes
         ``images=None``, and the root attribute ``image_source`` is ``"none"``. (The reference
         would build no target without five bands; such files are our extension.)
+    inputs : sequence of path-like, default=()
+        Files and folders the cube is made from: ``path`` may not equal, contain or lie
+        inside any of them.
+    size : int, default=None
+        Estimated size of the cube in bytes: refused at once if the disk cannot take it.
 
     Attributes
     ----------
@@ -166,6 +172,8 @@ class HiSSCubeWriter:
         overwrite=False,
         sfr_source="gal_totsfr",
         with_images=True,
+        inputs=(),
+        size=None,
     ):
         import h5py
 
@@ -177,8 +185,12 @@ class HiSSCubeWriter:
                 f"need n_targets >= 1 and n_spectra >= n_targets, got n_targets="
                 f"{self.n_targets}, n_spectra={self.n_spectra}"
             )
-        if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path} exists; pass overwrite=True to replace it")
+        # Only a cube of ours is ever replaced, never an input, and an output that cannot be
+        # written is refused now (utils._outputs).
+        check_output_file(
+            self.path, overwrite=overwrite, is_ours=is_sklearn_sfr_cube, inputs=inputs,
+            size=size, kind="cube",
+        )  # fmt: skip
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"{self.path.parent} is not a folder")
         self.sfr_source = sfr_source
@@ -196,9 +208,18 @@ class HiSSCubeWriter:
         self._spectrum_target = np.full(self.n_spectra, -1, dtype=np.int64)
         self._tables = None
         self._closed = False
-        self._file = h5py.File(self._tmp, "w", libver="latest", fs_strategy="page")
+        # Through a file that never fails a write (it remembers the first failure): HDF5
+        # cannot close a file whose writes fail, and crashes the interpreter on a full disk.
+        self._sink = StickyErrorFile(self._tmp, name=self.path)
+        try:
+            self._file = h5py.File(self._sink, "w", libver="latest", fs_strategy="page")
+        except BaseException:
+            self._sink.close()
+            self._tmp.unlink(missing_ok=True)
+            raise
         try:
             self._create_layout()
+            self._sink.raise_error()
         except BaseException:
             self._abort()
             raise
@@ -376,6 +397,7 @@ class HiSSCubeWriter:
         if self.with_images:
             self._write_images(t0, images, image_errors)
         self._write_spectra(t0, s0, spectra, spectrum_errors, spectrum_target)
+        self._sink.raise_error()  # a full disk stops here, not at close
         self._spectrum_target[s0 : s0 + m] = t0 + spectrum_target
         self._targets_written += k
         self._spectra_written += m
@@ -577,10 +599,21 @@ class HiSSCubeWriter:
             for key, value in self.attrs.items():
                 f.attrs[key] = value
             f.close()
+            self._sink.close()
+            self._sink.raise_error()
+            # PyTables cannot be guarded like h5py: make sure its tables fit first.
+            tables_bytes = sum(
+                int(t.memory_usage(deep=True).sum()) for t in (table, target_table)
+                if t is not None
+            )  # fmt: skip
+            check_free_space(self._tmp.parent, 3 * tables_bytes + (1 << 20), what=str(self.path))
             self._write_label_tables(table, headers, target_table)
-            with h5py.File(self._tmp, "a") as f:
+            self._sink = StickyErrorFile(self._tmp, "r+b", name=self.path)
+            with h5py.File(self._sink, "a") as f:
                 f[SFR_TABLE_KEY].attrs["sfr_source"] = self.sfr_source
                 f[MERGED_LABEL_KEY].attrs["sfr_source"] = self.sfr_source
+            self._sink.close()
+            self._sink.raise_error()
             os.replace(self._tmp, self.path)
         except BaseException:
             self._abort()
@@ -592,6 +625,8 @@ class HiSSCubeWriter:
         # Already failing: the original error matters more than one from closing.
         with contextlib.suppress(Exception):
             self._file.close()
+        with contextlib.suppress(Exception):
+            self._sink.close()
         self._tmp.unlink(missing_ok=True)
 
     def __enter__(self):
@@ -602,6 +637,18 @@ class HiSSCubeWriter:
             self.close()
         else:
             self._abort()
+
+
+def is_sklearn_sfr_cube(path):
+    """Whether ``path`` is an HDF5 file this library wrote (its ``written_by`` attribute):
+    the only kind of file ``overwrite=True`` replaces."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return str(f.attrs.get("written_by", "")).startswith("sklearn-sfr")
+    except (OSError, ValueError):
+        return False
 
 
 def write_hisscube(

@@ -13,7 +13,6 @@ import html
 import json
 import os
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,12 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..datasets._layout import CUTOUT_SIZES, n_wavelength
-from ..utils._io import (
-    remove_stale_temporaries,
-    temporary_path,
-    write_csv_atomic,
-    write_text_atomic,
-)
+from ..utils._io import write_csv_atomic, write_text_atomic
+from ..utils._outputs import OutputFolder
 
 #: The studies ``run_study`` can run, in order.
 STUDIES = ("baseline", "modality", "fusion", "resolution", "flag", "isolation")
@@ -443,10 +438,11 @@ _KEYS = {
 }
 
 
-def _write_report(folder, data, scores, predictions, record):
+def _write_report(folder, data, scores, predictions, record, cube):
     """Summary tables, figures, ``report.md`` and ``report.html`` into ``folder``, from the
-    studies' scores and predictions and the run's ``config.json`` record."""
-    cube, config, studies = Path(record["cube"]), record["settings"], record["studies"]
+    studies' scores and predictions and the run's ``config.json`` record (``cube`` is where
+    the cube is now)."""
+    config, studies = record["settings"], record["studies"]
     tables = {name: summary_table(scores[name], _KEYS[name]) for name in studies}
     for name in studies:
         write_csv_atomic(tables[name], folder / f"{name}_summary.csv", index=False)
@@ -458,7 +454,7 @@ def _write_report(folder, data, scores, predictions, record):
     report = _Report("sklearn-sfr study: star-formation rates from images and spectra")
     floor = data.noise_floor
     report.text(
-        f"Cube `{cube}`: {len(data.y)} FLAG=0 objects; noise floor (RMSE of the labels "
+        f"Cube `{record['cube']}`: {len(data.y)} FLAG=0 objects; noise floor (RMSE of the labels "
         "against the true log SFR, the limit no model can beat on average): "
         + (f"**{floor:.3f} dex**." if floor is not None else "unknown (real data).")
         + f" {'Quick mode (a smoke test, not an answer). ' if record['quick'] else ''}"
@@ -497,14 +493,23 @@ def conclusion_lines(found):
     return ["- " + line.replace("**", "") for line in found]
 
 
+def _record_cube(record, folder):
+    """The cube a study folder's ``config.json`` names: a relative path is inside the folder
+    (the demo keeps its cube there), so the folder can be moved."""
+    cube = Path(record["cube"])
+    return cube if cube.is_absolute() else Path(folder) / cube
+
+
 def render_report(out, *, verbose=True):
     """Rewrite a finished study folder's tables, figures and report from its saved scores.
 
     Nothing is trained: the scores and predictions (``*_scores.csv``, ``*_predictions.csv``)
     and ``config.json`` that :func:`run_study` wrote are read back and rendered with this
     version's report code, e.g. after an upgrade that words the conclusions better. The cube
-    named in ``config.json`` must still exist (the figures show its objects). The folder is
-    rebuilt beside ``out`` and swapped in at the end, so a failure leaves it as it was.
+    named in ``config.json`` must still exist and hold the same data (its fingerprint is
+    compared): a report describes the data its scores came from, or is refused. The folder is
+    rebuilt beside ``out`` and swapped in at the end, so a failure leaves it as it was; files
+    a user added to it are kept.
 
     Parameters
     ----------
@@ -517,13 +522,15 @@ def render_report(out, *, verbose=True):
     dict
         ``tables``, ``conclusions`` and ``out``, as :func:`run_study` returns them.
     """
+    from ..datasets._fingerprint import cube_fingerprint
 
     out = Path(out)
     try:
         record = json.loads((out / "config.json").read_text(encoding="utf-8"))
         studies = record["studies"]
         config = record["settings"]
-    except (OSError, ValueError, KeyError) as exc:
+        cube = _record_cube(record, out)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FileNotFoundError(
             f"{out} is not a study folder (config.json missing or unreadable: {exc})"
         ) from exc
@@ -531,20 +538,25 @@ def render_report(out, *, verbose=True):
                if not (out / f"{name}_{kind}.csv").is_file()]  # fmt: skip
     if missing:
         raise FileNotFoundError(f"{out} lacks {', '.join(missing)}")
-    cube = Path(record["cube"])
     if not cube.is_file():
         raise FileNotFoundError(f"the study's cube {cube} (config.json) is not there")
+    folder = OutputFolder(out, kind="study", update=True)  # ours, or refused
+    expected = record.get("cube_fingerprint")
+    if expected is None:
+        raise ValueError(
+            f"{out}/config.json records no fingerprint of its cube (written by an older "
+            "version): it cannot be checked against {cube}; run the study again"
+        )
+    if cube_fingerprint(cube) != expected:
+        raise ValueError(
+            f"{cube} no longer holds the data {out} was computed on (its content fingerprint "
+            "differs from config.json's): the report would mix two cubes; run the study again"
+        )
     scores = {name: pd.read_csv(out / f"{name}_scores.csv") for name in studies}
     predictions = {name: pd.read_csv(out / f"{name}_predictions.csv") for name in studies}
     data = _study_data(cube, config)
-    tmp = _temporary_folder(out)
-    try:
-        shutil.copytree(out, tmp, dirs_exist_ok=True)
-        tables, found = _write_report(tmp, data, scores, predictions, record)
-        _publish(tmp, out, overwrite=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with folder as tmp:
+        tables, found = _write_report(tmp, data, scores, predictions, record, cube)
     if verbose:
         print(f"rewrote {out / 'report.html'}", file=sys.stderr, flush=True)
     return {"tables": tables, "conclusions": found, "out": out}
@@ -601,26 +613,6 @@ def _settings_lines(config, studies, random_state):
     return lines
 
 
-def _temporary_folder(out):
-    remove_stale_temporaries(out)  # what a killed study left
-    tmp = temporary_path(out)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def _publish(tmp, out, overwrite):
-    """Move the finished folder to ``out`` (replacing an old report only when allowed)."""
-    if out.exists():
-        if not overwrite:
-            raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
-        old = temporary_path(out, suffix="old")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def run_study(
     cube,
     out,
@@ -652,7 +644,9 @@ def run_study(
     random_state : int, default=0
         Seeds the split and every model.
     overwrite : bool, default=False
-        Replace an existing report folder.
+        Replace an existing report folder. Only a folder this library wrote (its marker
+        file lists every file in it) is ever replaced; a folder holding anything else, or
+        the cube, is refused before any work.
     verbose : bool, default=True
         Print progress.
     **settings
@@ -665,10 +659,26 @@ def run_study(
         ``tables`` (study name -> summary DataFrame), ``scores`` (study name -> full scores),
         ``conclusions`` (list of str), ``out`` (Path), ``seconds`` (float).
     """
-    from ..datasets import HiSSCube
-    from . import _studies
-
     cube, out = Path(cube), Path(out)
+    config = _check_study(cube, studies, quick, settings)
+    # Before any work: an output we may not write or replace (a folder holding a user's
+    # files, the cube's own folder) is refused now (utils._outputs).
+    folder = OutputFolder(out, kind="study", overwrite=overwrite, inputs=[cube])
+    with folder as tmp:
+        result = _run_into(
+            tmp, cube, str(cube.resolve()), studies=studies, quick=quick, n_jobs=n_jobs,
+            random_state=random_state, verbose=verbose, config=config,
+        )  # fmt: skip
+    seconds = result["seconds"]
+    if verbose:
+        print(f"wrote {out / 'report.html'} in {seconds / 60:.1f} min", file=sys.stderr)
+    return {**result, "out": out}
+
+
+def _check_study(cube, studies, quick, settings):
+    """What ``run_study`` checks before any work; returns the run's settings."""
+    from ..datasets import HiSSCube
+
     if not cube.is_file():
         raise FileNotFoundError(f"cube not found: {cube}")
     with HiSSCube(cube) as opened:
@@ -676,9 +686,16 @@ def run_study(
     unknown = [s for s in studies if s not in STUDIES]
     if unknown:
         raise ValueError(f"unknown studies {unknown}; choose from {list(STUDIES)}")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
-    config = _settings(quick, settings)
+    return _settings(quick, settings)
+
+
+def _run_into(tmp, cube, recorded_cube, *, studies, quick, n_jobs, random_state, verbose,
+              config):  # fmt: skip
+    """Run the studies on ``cube`` and write the report into the (temporary) folder ``tmp``;
+    ``config.json`` names the cube as ``recorded_cube`` (relative: inside the folder)."""
+    from ..datasets._fingerprint import cube_fingerprint
+    from . import _studies
+
     start = time.perf_counter()
 
     def say(message):
@@ -694,60 +711,54 @@ def run_study(
         f"spectra {data.X['spectrum'].shape[-1]} px, noise floor "
         + (f"{data.noise_floor:.3f} dex" if data.noise_floor is not None else "unknown")
     )
-    tmp = _temporary_folder(out)
-    try:
-        scores, predictions = {}, {}
-        runs = {
-            "baseline": lambda: _studies.baseline_study(data, **common),
-            "modality": lambda: _studies.modality_study(data, **common),
-            "fusion": lambda: _studies.fusion_study(
-                data, contrastive_params=config["contrastive_params"], **common
-            ),
-            "resolution": lambda: _studies.resolution_study(
-                cube,
-                model=config["resolution_model"],
-                model_params=config["resolution_params"],
-                image_zooms=config["image_zooms"],
-                spectrum_zooms=config["spectrum_zooms"],
-                **common,
-            ),
-            "flag": lambda: _studies.flag_study(
-                cube,
-                models=config["flag_models"],
-                image_zoom=config["image_zoom"],
-                spectrum_zoom=config["spectrum_zoom"],
-                **common,
-            ),
-            "isolation": lambda: _studies.isolation_study(
-                data, models=config["isolation_models"], **common
-            ),
-        }
-        for name in studies:
-            say(f"{name} study")
-            t0 = time.perf_counter()
-            scores[name], predictions[name] = runs[name]()
-            # Each study's raw results are kept as soon as they exist.
-            write_csv_atomic(scores[name], tmp / f"{name}_scores.csv", index=False)
-            write_csv_atomic(predictions[name], tmp / f"{name}_predictions.csv", index=False)
-            say(f"{name} study done in {time.perf_counter() - t0:.0f} s")
-        seconds = time.perf_counter() - start
-        record = {
-            "cube": str(cube.resolve()),
-            "studies": list(studies),
-            "quick": quick,
-            "random_state": random_state,
-            "n_jobs": n_jobs,
-            "settings": config,
-            "versions": _versions(),
-            "seconds": seconds,
-            "cpus": os.cpu_count(),
-        }
-        write_text_atomic(tmp / "config.json", json.dumps(record, indent=2, default=str))
-        tables, found = _write_report(tmp, data, scores, predictions, record)
-        _publish(tmp, out, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    say(f"wrote {out / 'report.html'} in {seconds / 60:.1f} min")
-    return {"tables": tables, "scores": scores, "conclusions": found, "out": out,
-            "seconds": seconds}  # fmt: skip
+    scores, predictions = {}, {}
+    runs = {
+        "baseline": lambda: _studies.baseline_study(data, **common),
+        "modality": lambda: _studies.modality_study(data, **common),
+        "fusion": lambda: _studies.fusion_study(
+            data, contrastive_params=config["contrastive_params"], **common
+        ),
+        "resolution": lambda: _studies.resolution_study(
+            cube,
+            model=config["resolution_model"],
+            model_params=config["resolution_params"],
+            image_zooms=config["image_zooms"],
+            spectrum_zooms=config["spectrum_zooms"],
+            **common,
+        ),
+        "flag": lambda: _studies.flag_study(
+            cube,
+            models=config["flag_models"],
+            image_zoom=config["image_zoom"],
+            spectrum_zoom=config["spectrum_zoom"],
+            **common,
+        ),
+        "isolation": lambda: _studies.isolation_study(
+            data, models=config["isolation_models"], **common
+        ),
+    }
+    for name in studies:
+        say(f"{name} study")
+        t0 = time.perf_counter()
+        scores[name], predictions[name] = runs[name]()
+        # Each study's raw results are kept as soon as they exist.
+        write_csv_atomic(scores[name], tmp / f"{name}_scores.csv", index=False)
+        write_csv_atomic(predictions[name], tmp / f"{name}_predictions.csv", index=False)
+        say(f"{name} study done in {time.perf_counter() - t0:.0f} s")
+    seconds = time.perf_counter() - start
+    record = {
+        "cube": recorded_cube,
+        # What render_report checks: a cube rebuilt at the same path is not this one.
+        "cube_fingerprint": cube_fingerprint(cube),
+        "studies": list(studies),
+        "quick": quick,
+        "random_state": random_state,
+        "n_jobs": n_jobs,
+        "settings": config,
+        "versions": _versions(),
+        "seconds": seconds,
+        "cpus": os.cpu_count(),
+    }
+    write_text_atomic(tmp / "config.json", json.dumps(record, indent=2, default=str))
+    tables, found = _write_report(tmp, data, scores, predictions, record, cube)
+    return {"tables": tables, "scores": scores, "conclusions": found, "seconds": seconds}

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils._io import atomic_open
+from ..utils._outputs import OutputFolder
 from ._report import markdown_table
 from ._scene import SPLITS, scene_summary
 
@@ -53,10 +54,12 @@ def _findings(summary):
     return out
 
 
-def write_scene_report(out, scores, predictions=None, *, description=None):
+def write_scene_report(out, scores, predictions=None, *, description=None, overwrite=False):
     """Write ``scene_report.md``, the score tables and the confusion matrices into ``out``.
 
-    Every file is written under a temporary name in ``out`` and renamed when complete.
+    The folder is built under a temporary name beside ``out`` and renamed when complete;
+    an existing ``out`` is replaced only with ``overwrite`` and only if this library wrote
+    it (and it holds nothing else).
 
     Parameters
     ----------
@@ -69,6 +72,8 @@ def write_scene_report(out, scores, predictions=None, *, description=None):
         matrix figure per target and split.
     description : str, default=None
         A paragraph about the data, put at the top of the report.
+    overwrite : bool, default=False
+        Replace an earlier report folder of ours at ``out``.
 
     Returns
     -------
@@ -87,10 +92,15 @@ def write_scene_report(out, scores, predictions=None, *, description=None):
     ...     sorted(write_scene_report(tmp, scores))
     ['report', 'scores', 'summary']
     """
+    out = Path(out)
+    with OutputFolder(out, kind="scene", overwrite=overwrite) as tmp:
+        paths = _write_files(tmp, scores, predictions, description)
+    return {name: out / path.name for name, path in paths.items()}
+
+
+def _write_files(out, scores, predictions, description):
     from ..plotting import plot_confusion_matrices, save_figure
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     summary = scene_summary(scores)
     paths = {
         "scores": _write_atomic(

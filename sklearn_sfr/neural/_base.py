@@ -9,16 +9,23 @@ to scale physical units, how to keep a 1-D target from broadcasting, and the los
 
 from __future__ import annotations
 
+import functools
 import math
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+    make_constraint,
+)
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.callbacks import EarlyStopping, LRScheduler, PrintLog, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 
@@ -27,6 +34,7 @@ from ._inputs import InputScaler, check_no_empty_rows, modality_arrays, network_
 from ._lazy import LAZY_LOADERS, HiSSCubeDataset, ScaledDataset, scaler_sample
 from ._losses import LOSSES, make_criterion
 from ._modules import AUGMENTATIONS, FusionNet
+from ._targets import FLOAT32_MAX
 
 #: Network inputs that are not a modality with an encoder.
 _NOT_MODALITIES = ("sample_weight", "scalars")
@@ -51,7 +59,80 @@ class _PlateauScheduler(LRScheduler):
         self.lr_scheduler_ = None
 
 
-class _WeightedNet(NeuralNet):
+class _PrintSinkNotSaved:
+    """Mixin of a skorch callback with a ``sink`` (``print`` by default) that is saved without
+    it when it is ``print`` and gets ``print`` back on loading.
+
+    skops asks whoever loads a model to trust every function it holds; ``builtins.print`` need
+    not be one of them.
+    """
+
+    def __getstate__(self):
+        getstate = getattr(super(), "__getstate__", None)
+        state = dict(getstate() if getstate is not None else vars(self))
+        if state.get("sink") is print:
+            del state["sink"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update({"sink": print, **state})
+
+
+class _EarlyStopping(_PrintSinkNotSaved, EarlyStopping):
+    """skorch's EarlyStopping, saved without its ``print`` sink."""
+
+
+class _PrintLog(_PrintSinkNotSaved, PrintLog):
+    """skorch's PrintLog (the epoch table), saved without its ``print`` sink."""
+
+
+class _GuardedNet(NeuralNet):
+    """A skorch net that stops with a clear error when training diverges.
+
+    After every epoch (once all callbacks have run, so that a pruning callback sees the
+    diverged loss first) the epoch's training and validation losses must be finite, and when
+    training ends so must the weights: otherwise every prediction would be NaN or infinite.
+    """
+
+    #: Which training this net does, for the error message.
+    _stage = ""
+
+    def notify(self, method_name, **cb_kwargs):
+        super().notify(method_name, **cb_kwargs)
+        if method_name == "on_epoch_end":
+            self._check_finite_losses(self.history[-1:])
+        elif method_name == "on_train_end":
+            # A callback that stopped training (early stopping) skips the epoch-end check.
+            self._check_finite_losses(self.history)
+            self._check_finite_weights()
+
+    def _diverged(self, what):
+        return ValueError(
+            f"training diverged{self._stage}: {what}; use a lower lr (it is {self.lr:g}) or "
+            "check X, y and sample_weight for extreme values"
+        )
+
+    def _check_finite_losses(self, epochs):
+        for row in epochs:
+            for key, kind in (("train_loss", "training"), ("valid_loss", "validation")):
+                value = row.get(key)
+                if value is not None and not math.isfinite(value):
+                    raise self._diverged(
+                        f"the {kind} loss became non-finite ({value}) at epoch {row['epoch']} "
+                        f"of {self.max_epochs}"
+                    )
+
+    def _check_finite_weights(self):
+        finite = all(bool(torch.isfinite(p).all()) for p in self.module_.parameters())
+        if not finite:
+            epoch = len(self.history)
+            raise self._diverged(
+                f"the network's weights became non-finite by the end of epoch {epoch} of "
+                f"{self.max_epochs}"
+            )
+
+
+class _WeightedNet(_GuardedNet):
     """A skorch net whose loss honours per-sample weights passed as ``X["sample_weight"]``."""
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -62,7 +143,46 @@ class _WeightedNet(NeuralNet):
         if weight is None:
             return per_sample.mean()
         weight = weight.to(per_sample.device, per_sample.dtype)
-        return (per_sample * weight).sum() / weight.sum()
+        # A batch whose weights are all zero contributes nothing (not 0 / 0 = NaN).
+        total = weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)
+        return (per_sample * weight).sum() / total
+
+
+def forget_fit_on_failure(fit):
+    """Decorate ``fit``: a fit starts from nothing, and one that fails leaves nothing.
+
+    The fitted attributes (``name_``) are dropped before fitting and again if fitting
+    raises, so that a failed (re)fit leaves an estimator that says it is not fitted rather
+    than a half-trained network next to another fit's scaling.
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        self._forget_fit()
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            self._forget_fit()
+            raise
+
+    return wrapper
+
+
+#: ``net_kwargs`` keys checked like the estimator's parameter of the same meaning: the
+#: constraints and how to say them.
+_BATCH_SIZE = (
+    [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+    "an int in the range [1, inf), or -1 (one batch of all the data)",
+)
+_NET_KWARGS_CONSTRAINTS = {
+    "max_epochs": ([Interval(Integral, 1, None, closed="left")], None),
+    "lr": ([Interval(Real, 0, None, closed="neither")], None),
+    "optimizer__lr": ([Interval(Real, 0, None, closed="neither")], None),
+    "optimizer__weight_decay": ([Interval(Real, 0, None, closed="left")], None),
+    "batch_size": _BATCH_SIZE,
+    "iterator_train__batch_size": _BATCH_SIZE,
+    "iterator_valid__batch_size": _BATCH_SIZE,
+}
 
 
 class BaseNeuralEstimator(BaseEstimator):
@@ -136,6 +256,41 @@ class BaseNeuralEstimator(BaseEstimator):
         self.verbose = verbose
         self.net_kwargs = net_kwargs
 
+    def _validate_params(self):
+        super()._validate_params()
+        self._validate_net_kwargs()
+
+    def _validate_net_kwargs(self):
+        """The numbers ``net_kwargs`` passes to skorch meet the constraints of the
+        estimator's own parameters of the same meaning (``max_epochs``, ``lr``, ...)."""
+        for key, (constraints, said) in _NET_KWARGS_CONSTRAINTS.items():
+            if key not in (self.net_kwargs or {}):
+                continue
+            value = self.net_kwargs[key]
+            constraints = [make_constraint(c) for c in constraints]
+            if not any(c.is_satisfied_by(value) for c in constraints):
+                said = said or " or ".join(str(c) for c in constraints)
+                raise InvalidParameterError(
+                    f"net_kwargs[{key!r}] of {type(self).__name__} must be {said}; got {value!r}"
+                )
+
+    def _forget_fit(self):
+        """Drop every fitted attribute (see :func:`forget_fit_on_failure`)."""
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)
+
+    def _check_finite_output(self, values, what="predictions"):
+        """Refuse to hand out non-finite network outputs: they mean a broken network."""
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"{type(self).__name__} computed non-finite {what} for {int(bad.sum())} of "
+                f"{len(values)} samples (e.g. rows {np.flatnonzero(bad)[:5].tolist()}): its "
+                "network's weights are not finite or these inputs are beyond what float32 "
+                "holds; refit it (with a lower lr) or check X for extreme values"
+            )
+        return values
+
     # -- hooks for subclasses -------------------------------------------------------------------
     def _module_kwargs(self):
         return {}
@@ -182,6 +337,16 @@ class BaseNeuralEstimator(BaseEstimator):
                         f"X[{key!r}] must be one number per sample, shape ({n},), got shape "
                         f"{column.shape} and dtype {column.dtype}"
                     )
+                # NaN is a missing value (imputed); infinity would be imputed silently too,
+                # and beyond float32's range a value becomes infinity in the network.
+                with np.errstate(invalid="ignore"):
+                    bad = np.abs(column.astype(np.float64)) > FLOAT32_MAX
+                if bad.any():
+                    raise ValueError(
+                        f"X[{key!r}] contains infinity or values beyond float32's range "
+                        f"(e.g. rows {np.flatnonzero(bad)[:5].tolist()}); mark a missing "
+                        "value with NaN instead"
+                    )
                 columns[key] = column
             arrays["scalars"] = network_arrays(columns, {}, self.scalar_keys_)["scalars"]
         return arrays
@@ -203,9 +368,11 @@ class BaseNeuralEstimator(BaseEstimator):
                 )
 
     def _net_inputs(self, arrays, sample_weight=None):
+        """Scaled inputs, plus ``sample_weight`` (already checked, see
+        :func:`~sklearn_sfr.neural._targets.check_sample_weight`)."""
         inputs = self.scaler_.transform(arrays)
         if sample_weight is not None:
-            inputs["sample_weight"] = np.asarray(sample_weight, dtype=np.float32)
+            inputs["sample_weight"] = sample_weight
         return SliceDict(**inputs)
 
     def _seed(self):
@@ -237,7 +404,7 @@ class BaseNeuralEstimator(BaseEstimator):
         if validate:
             callbacks.append(
                 ("early_stopping",
-                 EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
+                 _EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
             )  # fmt: skip
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
@@ -283,6 +450,9 @@ class BaseNeuralEstimator(BaseEstimator):
             "callbacks": self._callbacks(validate=split is not None, plateau=plateau),
             "device": resolve_device(self.device),
             "verbose": int(self.verbose),
+            # skorch's epoch table, saved without its sink (builtins.print, which skops would
+            # ask users to trust); quiet, it would print nothing, so it is left out.
+            "callbacks__print_log": _PrintLog() if self.verbose else None,
             **(LAZY_LOADERS if lazy else {}),
         }
 
@@ -354,11 +524,12 @@ class BaseNeuralEstimator(BaseEstimator):
             k: tuple(v.shape[1:]) for k, v in sample.items() if k not in _NOT_MODALITIES
         }
         seed = self._seed()
-        self.net_ = self._build_net(seed, n_outputs, lazy=lazy)
+        net = self._build_net(seed, n_outputs, lazy=lazy)
         if lazy:
-            self.net_.fit(self._scaled_dataset(X, y2d), None)
+            net.fit(self._scaled_dataset(X, y2d), None)
         else:
-            self.net_.fit(sample, y2d)
+            net.fit(sample, y2d)
+        self.net_ = net  # only once trained: a fit that raised leaves no net behind
         return self
 
     def _prediction_inputs(self, X):
@@ -375,7 +546,7 @@ class BaseNeuralEstimator(BaseEstimator):
     def _forward(self, X):
         inputs = self._prediction_inputs(X)  # first: it raises NotFittedError before fit
         out = self.net_.forward(inputs, training=False)
-        return out.detach().cpu().numpy().astype(np.float64)
+        return self._check_finite_output(out.detach().cpu().numpy().astype(np.float64))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -384,24 +555,3 @@ class BaseNeuralEstimator(BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.non_deterministic = self.device not in ("cpu", "auto")
         return tags
-
-
-def check_regression_target(y, n_samples, *, allow_nan=False):
-    """A 1-D float target with one value per sample (2-D targets are refused)."""
-    if n_samples == 0:
-        raise ValueError("X has no samples; at least one is required")
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D (one target per sample), got shape {y.shape}")
-    if y.shape[0] != n_samples:
-        raise ValueError(f"y has {y.shape[0]} values but X has {n_samples} samples")
-    if y.dtype.kind not in "biuf":
-        raise TypeError(f"y must be numeric, got dtype {y.dtype}")
-    y = y.astype(np.float64)
-    if np.isinf(y).any() or (not allow_nan and np.isnan(y).any()):
-        raise ValueError(
-            "y contains NaN or infinity; drop unlabelled objects first (e.g. with FlagFilter)"
-        )
-    return y

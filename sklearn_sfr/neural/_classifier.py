@@ -12,8 +12,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from ..utils._multimodal import is_multimodal
-from ._base import BaseNeuralEstimator
+from ._base import BaseNeuralEstimator, forget_fit_on_failure
 from ._modules import FUSIONS
+from ._targets import check_sample_weight
 
 
 class CrossEntropyLoss(nn.CrossEntropyLoss):
@@ -145,6 +146,7 @@ validation_fraction, patience, scalar_keys, random_state, device, verbose, net_k
     def _criterion(self):
         return CrossEntropyLoss
 
+    @forget_fit_on_failure
     def fit(self, X, y, sample_weight=None):
         """Train the classifier.
 
@@ -173,10 +175,7 @@ validation_fraction, patience, scalar_keys, random_state, device, verbose, net_k
                 f"y has a single class {self.classes_.tolist()[0]!r}; need at least two"
             )
         codes = encoder.transform(y).astype(np.int64)
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if sample_weight.shape != (n,) or (sample_weight < 0).any():
-                raise ValueError(f"sample_weight must be {n} non-negative values")
+        sample_weight = check_sample_weight(sample_weight, n)
         return self._fit_net(X, codes, len(self.classes_), sample_weight)
 
     def predict_proba(self, X):
@@ -188,4 +187,5 @@ validation_fraction, patience, scalar_keys, random_state, device, verbose, net_k
 
     def predict(self, X):
         """The most probable class of each sample."""
-        return self.classes_[np.argmax(self._forward(X), axis=1)]
+        logits = self._forward(X)  # first: it raises NotFittedError before fit
+        return self.classes_[np.argmax(logits, axis=1)]

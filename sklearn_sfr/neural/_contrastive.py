@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNet
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 from skorch.utils import to_device
@@ -33,14 +32,16 @@ from torch import nn
 from ._base import (
     _NOT_MODALITIES,
     BaseNeuralEstimator,
+    _GuardedNet,
     _WeightedNet,
-    check_regression_target,
+    forget_fit_on_failure,
 )
 from ._estimators import _DOC_ATTRS, _DOC_PARAMS, _n_samples, _NeuralRegressor
 from ._inputs import InputScaler
 from ._lazy import HiSSCubeDataset
 from ._losses import make_criterion, n_outputs_for
 from ._modules import ImageEncoder, SpectrumEncoder, _check_input, _mlp_head, append_scalars
+from ._targets import check_regression_target, check_sample_weight, standardise_target
 
 #: Range of the learnable temperature (CLIP clamps its logit scale at 100, i.e. T >= 0.01).
 TEMPERATURE_RANGE = (0.01, 1.0)
@@ -286,13 +287,33 @@ class SymmetricInfoNCELoss(nn.Module):
         return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
+class _PretrainNet(_GuardedNet):
+    """The contrastive pretraining net (a skorch net that stops when training diverges)."""
+
+    _stage = " in contrastive pretraining"
+
+
 class _HeadNet(_WeightedNet):
-    """The regression net: only parameters that require gradients reach the optimizer."""
+    """The regression net: only parameters that require gradients reach the optimizer.
+
+    Its ``module`` parameter is the pretrained module itself, not a class. It is saved with
+    ``module_`` in skorch's torch blob (not as a plain attribute, which skops cannot persist:
+    a tensor), and so stays the same object as ``module_`` after loading.
+    """
+
+    _stage = " in the regression head"
 
     def get_all_learnable_params(self):
         for name, param in super().get_all_learnable_params():
             if param.requires_grad:
                 yield name, param
+
+    def __getstate__(self):
+        if isinstance(vars(self).get("module"), nn.Module):
+            saved = list(self.cuda_dependent_attributes_)
+            if "module" not in saved:
+                self.cuda_dependent_attributes_ = [*saved, "module"]
+        return super().__getstate__()
 
 
 def _embeddings(net, module, inputs):
@@ -510,7 +531,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             **{f"module__{k}": v for k, v in module_kwargs.items()},
             **self._extra_net_kwargs(stage["callbacks"]),
         }
-        return NeuralNet(**kwargs)
+        return _PretrainNet(**kwargs)
 
     def _build_head_net(self, seed, module, n_rows, lazy=False):
         # module__* keys would make skorch build a new module instead of training this one.
@@ -527,6 +548,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         return _HeadNet(**kwargs)
 
     # -- scikit-learn API -----------------------------------------------------------------------
+    @forget_fit_on_failure
     def fit(self, X, y=None, sample_weight=None):
         """Pretrain the encoders on all rows, then train the head on the labelled ones.
 
@@ -566,21 +588,8 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
                 "y is NaN for every row; ContrastiveRegressor pretrains on unlabelled rows but "
                 "needs at least one labelled row (finite y) to train its regression head"
             )
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if sample_weight.shape != (n,) or not np.isfinite(sample_weight).all():
-                raise ValueError(
-                    f"sample_weight must be {n} finite values, got {sample_weight.shape}"
-                )
-            sample_weight = sample_weight[labelled]
-            if (sample_weight < 0).any() or sample_weight.sum() <= 0:
-                raise ValueError(
-                    "sample_weight must be non-negative with a positive sum over the labelled rows"
-                )
-        y_lab = y[labelled]
-        self.y_mean_ = float(y_lab.mean())
-        self.y_scale_ = float(y_lab.std()) or 1.0
-        y2d = ((y_lab - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
+        sample_weight = check_sample_weight(sample_weight, n, rows=labelled)
+        self.y_mean_, self.y_scale_, y2d = standardise_target(y[labelled])
 
         self.scalar_keys_ = self._resolve_scalar_keys(X)
         # Out of core, the scaling is learnt on a sample and items are read while training.
@@ -597,15 +606,15 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
 
         # Stage 1: contrastive pretraining on every row; the pairing is the label, so y is a
         # placeholder.
-        self.pretrain_net_ = self._build_pretrain_net(seed, n_outputs, n, lazy=lazy)
+        pretrain_net = self._build_pretrain_net(seed, n_outputs, n, lazy=lazy)
         if self.pretrain_epochs > 0:
-            self.pretrain_net_.fit(inputs, None if lazy else np.zeros(n, dtype=np.float32))
+            pretrain_net.fit(inputs, None if lazy else np.zeros(n, dtype=np.float32))
         else:  # no pretraining: the encoders keep their random initialisation
-            self.pretrain_net_.initialize()
-        self.temperature_ = float(self.pretrain_net_.module_.temperature())
+            pretrain_net.initialize()
+        self.temperature_ = float(pretrain_net.module_.temperature())
 
         # Stage 2: the head on the labelled rows, on a copy of the pretrained module.
-        module = copy.deepcopy(self.pretrain_net_.module_)
+        module = copy.deepcopy(pretrain_net.module_)
         module.output = "regression"
         module.freeze_encoders(self.finetune == "probe")
         if lazy:
@@ -615,15 +624,17 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             )
         else:
             head_inputs = SliceDict(**{k: v[labelled] for k, v in inputs.items()})
-        z = _embeddings(self.pretrain_net_, module, head_inputs)
+        z = _embeddings(pretrain_net, module, head_inputs)
         joint = np.concatenate([z["image"], z["spectrum"]], axis=1)
         spread = joint.std(axis=0)
         module.set_head_scaling(joint.mean(axis=0), np.where(spread > 1e-6, spread, 1.0))
         if sample_weight is not None:
-            head_inputs["sample_weight"] = sample_weight.astype(np.float32)
+            head_inputs["sample_weight"] = sample_weight
         self.n_labelled_ = int(labelled.sum())
-        self.net_ = self._build_head_net(seed, module, self.n_labelled_, lazy=lazy)
-        self.net_.fit(head_inputs, None if lazy else y2d)
+        net = self._build_head_net(seed, module, self.n_labelled_, lazy=lazy)
+        net.fit(head_inputs, None if lazy else y2d)
+        # Only once both stages trained: a fit that raised leaves no net behind.
+        self.pretrain_net_, self.net_ = pretrain_net, net
         return self
 
     def embed(self, X):
@@ -642,7 +653,11 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         dict with keys "image" and "spectrum" of ndarrays of shape (n_samples, projection_dim)
             float64, each row of unit length.
         """
-        return _embeddings(self.net_, self.net_.module_, self._prediction_inputs(X))
+        inputs = self._prediction_inputs(X)  # first: it raises NotFittedError before fit
+        z = _embeddings(self.net_, self.net_.module_, inputs)
+        for key, values in z.items():
+            self._check_finite_output(values, f"{key} embeddings")
+        return z
 
     def transform(self, X):
         """The joint embedding: image and spectrum projections, concatenated.

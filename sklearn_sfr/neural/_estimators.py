@@ -9,10 +9,11 @@ from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils._multimodal import is_multimodal
-from ._base import BaseNeuralEstimator, check_regression_target
+from ._base import BaseNeuralEstimator, forget_fit_on_failure
 from ._lazy import HiSSCubeDataset
 from ._losses import n_outputs_for, split_log_var
 from ._modules import FUSIONS
+from ._targets import check_regression_target, check_sample_weight, standardise_target
 
 
 def _n_samples(X):
@@ -25,6 +26,7 @@ def _n_samples(X):
 class _NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
     """Regression on a standardised target; ``predict`` undoes the standardisation."""
 
+    @forget_fit_on_failure
     def fit(self, X, y=None, sample_weight=None):
         """Train the network.
 
@@ -38,7 +40,9 @@ class _NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
             Target, e.g. log SFR. Kept 1-D and reshaped to (n, 1) internally, so it can never
             broadcast against the network output. None takes a HiSSCubeDataset's targets.
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-object weights of the loss (e.g. inverse label variance from P16/P84).
+            Per-object weights of the loss (e.g. inverse label variance from P16/P84): finite,
+            non-negative, within float32's range, with a positive sum. Only their ratios
+            matter.
 
         Returns
         -------
@@ -50,17 +54,8 @@ class _NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
         if y is None:
             raise ValueError("y is required unless X is a HiSSCubeDataset")
         y = check_regression_target(y, n)
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if sample_weight.shape != (n,) or not np.isfinite(sample_weight).all():
-                raise ValueError(
-                    f"sample_weight must be {n} finite values, got {sample_weight.shape}"
-                )
-            if (sample_weight < 0).any() or sample_weight.sum() <= 0:
-                raise ValueError("sample_weight must be non-negative with a positive sum")
-        self.y_mean_ = float(y.mean())
-        self.y_scale_ = float(y.std()) or 1.0
-        y2d = ((y - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
+        sample_weight = check_sample_weight(sample_weight, n)
+        self.y_mean_, self.y_scale_, y2d = standardise_target(y)
         return self._fit_net(X, y2d, n_outputs_for(self.loss), sample_weight)
 
     def predict(self, X, return_std=False):
@@ -134,6 +129,9 @@ _DOC_PARAMS = """
     net_kwargs : dict, default=None
         Extra keyword arguments for the :class:`skorch.NeuralNet`. Its ``callbacks`` are
         added to the estimator's own (early stopping, progress bar), not put in their place.
+        Its ``max_epochs``, ``batch_size``, ``lr``, ``optimizer__lr``,
+        ``optimizer__weight_decay`` and ``iterator_*__batch_size`` are checked like the
+        estimator's own parameters (``batch_size=-1``, one batch of all the data, is allowed).
 """
 
 _DOC_ATTRS = """

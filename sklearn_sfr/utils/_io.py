@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 import re
 import secrets
@@ -135,3 +137,80 @@ def write_csv_atomic(frame, path, **to_csv_kw):
     with atomic_open(path, "w", newline="") as fh:
         frame.to_csv(fh, **to_csv_kw)
     return Path(path)
+
+
+class StickyErrorFile(io.RawIOBase):
+    """A binary file whose first failed write (disk full, file-size limit, I/O error) is
+    remembered in :attr:`error`, after which writes are discarded instead of failing.
+
+    HDF5 cannot abandon a file whose writes fail: closing it raises, its objects stay open
+    and the interpreter crashes when it frees them (h5py ``File.close()`` on a full disk).
+    Handed to ``h5py.File`` (its ``fileobj`` driver), this file never fails a write, so the
+    HDF5 file always closes; the writer checks :attr:`error` after each block and raises it,
+    and the temporary file is deleted.
+    """
+
+    def __init__(self, path, mode="w+b", *, name=None):
+        self._raw = open(path, mode, buffering=0)  # noqa: SIM115 - closed in close()
+        self.path = Path(path)
+        self.name_shown = name or self.path
+        self.error = None
+
+    def readable(self):
+        return True
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=0):
+        return self._raw.seek(offset, whence)
+
+    def tell(self):
+        return self._raw.tell()
+
+    def readinto(self, buffer):
+        return self._raw.readinto(buffer)
+
+    def write(self, data):
+        view = memoryview(data).cast("B")
+        if self.error is None:
+            try:
+                done = 0
+                while done < len(view):
+                    done += self._raw.write(view[done:])
+                return len(view)
+            except OSError as exc:
+                self.error = exc
+        self._raw.seek(len(view), os.SEEK_CUR)
+        return len(view)
+
+    def truncate(self, size=None):
+        if self.error is None:
+            try:
+                return self._raw.truncate(size)
+            except OSError as exc:
+                self.error = exc
+        return self.tell() if size is None else size
+
+    def flush(self):
+        pass
+
+    def close(self):
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+    def raise_error(self):
+        """Raise the remembered write error (if any) as an OSError naming the file."""
+        if self.error is not None:
+            exc = self.error
+            code = exc.errno if exc.errno is not None else errno.EIO
+            reason = {
+                errno.ENOSPC: "the disk is full",
+                errno.EFBIG: "the file is larger than this process may write (ulimit -f)",
+                errno.EDQUOT: "the disk quota is exhausted",
+            }.get(code, exc.strerror or str(exc))
+            raise OSError(code, f"cannot write {self.name_shown}: {reason}") from exc

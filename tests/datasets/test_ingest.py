@@ -4,6 +4,7 @@ import math
 import shutil
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,6 +35,7 @@ LABELLED = {(411, 51817, 119), (411, 51873, 101), (412, 51931, 319), (412, 52235
 OFF_CORNER = (4238, 55455, 37)
 QUASAR = (5290, 55862, 984)
 SFR_COLUMNS = ["AVG", "ENTROPY", "FLAG", "MEDIAN", "MODE", "P16", "P2P5", "P84", "P97P5"]
+CSV = DATA / "mpa_jhu_totsfr_rows.csv"
 
 
 def _key(row):
@@ -74,7 +76,7 @@ def write_mpa_tables(folder, rows):
 
 @pytest.fixture(scope="module")
 def mpa_rows():
-    return pd.read_csv(DATA / "mpa_jhu_totsfr_rows.csv")
+    return pd.read_csv(CSV)
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +269,55 @@ def test_mpa_sentinels_are_missing_labels_and_flag_is_kept(tmp_path, mpa_rows):
     assert np.isnan(data.y[0]) and data.frame.loc[0, "FLAG"] == 1
     # The reference keeps the sentinel in its table; so do we.
     assert pd.read_hdf(result.path, MERGED_LABEL_KEY)["AVG"].iloc[0] == -99
+
+
+def test_real_casjobs_csv_labels_the_spectra_that_have_rows(tmp_path, mpa_rows, spectrum_cube):
+    # The CSV a CasJobs query returns, used as it is: joined on PLATEID, MJD, FIBERID.
+    before = file_state(CSV)
+    result = ingest_sdss_fits(tmp_path / "csv.h5", SPECTRA, labels=CSV)
+    assert file_state(CSV) == before
+    table = result.table
+    assert (table["status"] == "kept").all()
+    labelled = table[table.apply(_key, axis=1).isin(LABELLED)]
+    assert len(labelled) == 4
+    expected = mpa_rows.set_index(["PLATEID", "MJD", "FIBERID"])
+    for _, row in labelled.iterrows():
+        assert row["AVG"] == pytest.approx(expected.loc[_key(row), "AVG"], abs=1e-12)
+        assert row["FLAG"] == expected.loc[_key(row), "FLAG"]
+    assert table.loc[~table.index.isin(labelled.index), ["AVG", "FLAG"]].isna().all().all()
+    # Every SFR column of the cube's label table is the CSV's value for that spectrum.
+    merged = pd.read_hdf(result.path, MERGED_LABEL_KEY)
+    assert len(merged) == 11
+    matched = merged[merged.apply(_key, axis=1).isin(LABELLED)].set_index(
+        ["PLATEID", "MJD", "FIBERID"]
+    )
+    assert len(matched) == 4
+    for c in SFR_COLUMNS:
+        np.testing.assert_allclose(
+            matched[c].to_numpy(np.float64),
+            expected.loc[matched.index, c].to_numpy(np.float64),
+            atol=1e-12,
+        )
+    assert merged.loc[~merged.apply(_key, axis=1).isin(LABELLED), SFR_COLUMNS].isna().all().all()
+    with h5py.File(result.path, "r") as f:
+        assert f[MERGED_LABEL_KEY].attrs["sfr_source"] == CSV.name
+    # The same labels as the official gal_info + gal_totsfr pair route (float32 there).
+    pair = spectrum_cube.table.set_index("file")
+    np.testing.assert_allclose(
+        table.set_index("file").loc[pair.index, "AVG"], pair["AVG"], atol=1e-5
+    )
+
+
+def test_cli_ingest_with_labels_table(tmp_path, capsys, mpa_rows):
+    out = tmp_path / "cli.h5"
+    args = ["ingest", str(out), "--spectra", str(SPECTRA / "spec-04*.fits"), "--labels", str(CSV)]
+    assert main([*args, "--quiet"]) == 0
+    report = pd.read_csv(tmp_path / "cli_ingest.csv")
+    assert report["AVG"].notna().sum() == 4
+    data = load_hisscube(out, modalities=("spectrum",))  # FLAG=0: both galaxies labelled
+    assert len(data.y) == 2 and np.isfinite(data.y).all()
+    assert main([*args, "--overwrite", "--mpa-info", str(CSV), "--mpa-sfr", str(CSV)]) == 2
+    assert "either labels" in capsys.readouterr().err
 
 
 def test_boss_quasar_is_kept_unlabelled_or_skipped_by_class(spectrum_cube, tmp_path):

@@ -159,9 +159,12 @@ def test_generator_is_reproducible_and_safe(tmp_path, scene_dir):
     assert (again / "dataset.csv").read_bytes() == (scene_dir / "dataset.csv").read_bytes()
     with pytest.raises(FileExistsError, match="overwrite=True"):
         make_synthetic_scene(again, n_per_class=2)
+    # A folder holding someone's Scene set (a dataset.csv of theirs) is never replaced.
     (tmp_path / "other").mkdir()
-    with pytest.raises(FileExistsError, match="not a Scene set"):
+    (tmp_path / "other" / "dataset.csv").write_text("IMAGE,CLASS1,CLASS2\n")
+    with pytest.raises(FileExistsError, match="did not write"):
         make_synthetic_scene(tmp_path / "other", n_per_class=2, overwrite=True)
+    assert [p.name for p in (tmp_path / "other").iterdir()] == ["dataset.csv"]
     make_synthetic_scene(again, n_per_class=2, image_size=8, overwrite=True)
     assert len(pd.read_csv(again / "dataset.csv")) == 18
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

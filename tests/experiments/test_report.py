@@ -21,6 +21,7 @@ from sklearn_sfr.experiments._report import (
     run_study,
     summary_table,
 )
+from sklearn_sfr.utils._outputs import MARKER, OutputFolder
 from tests.conftest import file_state
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -336,11 +337,16 @@ def test_run_study_refuses_an_existing_folder_and_leaves_it(synthetic_cube, tmp_
     assert leftovers(tmp_path, "report") == []
 
 
+def _earlier_report(out):
+    """A folder this library wrote (its marker lists mine.txt), as an earlier run leaves."""
+    with OutputFolder(out, kind="study") as tmp:
+        (tmp / "mine.txt").write_text("old report")
+
+
 def test_run_study_overwrite_replaces_the_folder(synthetic_cube, tmp_path):
     before = file_state(synthetic_cube)
     out = tmp_path / "report"
-    out.mkdir()
-    (out / "mine.txt").write_text("old report")
+    _earlier_report(out)
     run_study(
         synthetic_cube, out, studies=("baseline",), quick=True, overwrite=True, verbose=False
     )
@@ -357,8 +363,7 @@ def test_a_failure_in_the_middle_leaves_nothing_behind(
     before = file_state(synthetic_cube)
     out = tmp_path / "report"
     if existing:
-        out.mkdir()
-        (out / "mine.txt").write_text("old report")
+        _earlier_report(out)
     seen = []
 
     def fail(*args, **kwargs):
@@ -380,7 +385,7 @@ def test_a_failure_in_the_middle_leaves_nothing_behind(
     assert len(seen) == 1 and seen[0].endswith(".tmp")  # there was a folder to clean up
     assert leftovers(tmp_path, "report") == []
     if existing:
-        assert [p.name for p in out.iterdir()] == ["mine.txt"]
+        assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "mine.txt"])
     else:
         assert not out.exists()
     assert file_state(synthetic_cube) == before

@@ -26,6 +26,7 @@ from sklearn_sfr.experiments import (
     write_scene_report,
 )
 from sklearn_sfr.features import ColourFeatures
+from sklearn_sfr.utils._outputs import MARKER
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_PER_CLASS = 8
@@ -153,7 +154,7 @@ def test_report_without_predictions_is_atomic(tmp_path):
     )  # fmt: skip
     paths = write_scene_report(tmp_path, scores)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["scene_report.md", "scene_scores.csv", "scene_summary.csv"]
+        ["scene_report.md", "scene_scores.csv", "scene_summary.csv", MARKER]
     )
     assert paths["report"].read_text().startswith("# Scene study")
 

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from sklearn_sfr.cli import main
+from sklearn_sfr.utils._outputs import MARKER
 from tests.conftest import file_state
 
 
@@ -54,7 +55,7 @@ def test_tune_writes_results_and_continues_the_study(synthetic_cube, tmp_path, c
     assert sorted(trials["number"]) == [0, 1, 2, 3, 4]
     assert json.loads((out / "best_params.json").read_text())["best_rmse"] <= best["best_rmse"]
     # Only the final files: no temporary leftovers, the cube untouched.
-    assert sorted(p.name for p in out.iterdir()) == ["best_params.json", "trials.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "best_params.json", "trials.csv"]
     assert file_state(synthetic_cube) == before
 
 

@@ -137,3 +137,62 @@ def damaged_copy(good, folder, name):
     change, _ = DAMAGE[name]
     change(path)
     return path
+
+
+# -- helpers for the reference attacks (tests/robustness/test_references.py) -----------------
+def copy_cube(good, folder, name):
+    """A copy of the cube ``good`` in ``folder`` named ``name``.h5; returns the path."""
+    path = folder / (name.replace(" ", "_") + ".h5")
+    shutil.copy(good, path)
+    return path
+
+
+def set_reference(path, name, where, **fields):
+    """Set the fields (``ds_slice_idx=-3``, ``x_min=...``) of the REF ``name[where]``."""
+    with h5py.File(path, "a") as f:
+        ds = f[name]
+        ref = ds[where]
+        for key, value in fields.items():
+            ref[key] = value
+        ds[where] = ref
+
+
+def set_labels(path, column, rows, value):
+    """Put ``value`` in ``column`` of the merged label table at ``rows`` (None: every row)."""
+
+    def edit(table):
+        table = table.copy()
+        table[column] = table[column].astype(np.float64)
+        table.loc[table.index if rows is None else rows, column] = value
+        return table
+
+    _labels(edit)(path)
+
+
+def empty_labels(path):
+    """Keep the merged label table's columns but none of its rows."""
+    _labels(lambda table: table.iloc[:0])(path)
+
+
+def recompress(path, name, chunks):
+    """Rewrite the dataset ``name`` gzip-compressed in ``chunks`` (same values and attrs)."""
+    with h5py.File(path, "a") as f:
+        old = f[name]
+        data, attrs = old[...], dict(old.attrs)
+        del f[name]
+        new = f.create_dataset(name, data=data, chunks=chunks, compression="gzip")
+        for key, value in attrs.items():
+            new.attrs[key] = value
+
+
+def corrupt_chunk(path, name, coord):
+    """Overwrite the stored bytes of the chunk at ``coord`` (its first element's index) of the
+    compressed dataset ``name``, as a bad disk sector would: reading that chunk then fails in
+    HDF5's filter pipeline ("filter returned failure")."""
+    with h5py.File(path, "r") as f:
+        ds = f[name]
+        assert ds.compression is not None, f"{name} is not compressed"
+        info = ds.id.get_chunk_info_by_coord(tuple(coord))
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset)
+        fh.write(b"\xff" * info.size)
