@@ -509,33 +509,19 @@ def _add_scene_parser(sub):
 
 
 # -- tune ------------------------------------------------------------------------------------
-#: Tries to open a storage that several workers may be creating at the same moment.
-_STORAGE_ATTEMPTS = 3
-
-
 def _tune_study(url, study_name, config):
     """Create or open the study; refuse to continue one tuned on another configuration."""
     import optuna
 
-    from .model_selection._search import _shown_url
+    from .model_selection._search import _open_study
 
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" log line
     try:
-        # Workers started together on an empty database race to create Optuna's tables
-        # and the study (PostgreSQL: a duplicate key): the losers try again.
-        for attempt in range(_STORAGE_ATTEMPTS):
-            try:
-                study = optuna.create_study(
-                    storage=url, study_name=study_name, load_if_exists=True, direction="maximize"
-                )
-                break
-            except Exception as exc:  # SQLAlchemy's errors: not a database, no driver, ...
-                if attempt + 1 == _STORAGE_ATTEMPTS or isinstance(exc, ImportError):
-                    raise _UserError(
-                        f"cannot open the Optuna storage {_shown_url(url)}: {exc}"
-                    ) from exc
-                time.sleep(0.5 * (attempt + 1))
+        # The library's one study opener (with the retry for workers racing to create it).
+        study, _ = _open_study(url, study_name)
+    except ValueError as exc:
+        raise _UserError(str(exc)) from exc
     finally:
         optuna.logging.set_verbosity(verbosity)
     before = study.user_attrs.get("sklearn_sfr_tune")
