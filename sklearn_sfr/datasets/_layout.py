@@ -12,29 +12,24 @@ import warnings
 
 import numpy as np
 
-#: Band order our API always uses (the reference stores bands in varying order, section 5.3).
-BAND_NAMES = ("u", "g", "r", "i", "z")
-
-#: Band midpoints the reference uses for its image ``db_index.wl`` (section 4.4), Angstrom.
-BAND_MIDPOINTS = {"u": 3551.0, "g": 4686.0, "r": 6166.0, "i": 7480.0, "z": 8932.0}
-
-#: Zoom levels; the reference always writes exactly four (section 2).
-ZOOMS = (0, 1, 2, 3)
-
-#: Cutout side per image zoom, pixels.
-CUTOUT_SIZES = (64, 32, 16, 8)
-
-#: Wavelength grid of spectral level 0 (config REBIN_MIN/MAX/SAMPLES), observed-frame vacuum
-#: Angstrom.
-WAVELENGTH_MIN = 3839.7244
-WAVELENGTH_MAX = 8914.597
-N_WAVELENGTH = 4620
+# The survey knowledge this layout builds on (bands, zoom levels, the wavelength grid) lives in
+# the bottom layer; it is re-exported here for the reader, the writer and existing imports.
+from ..utils._survey import (  # noqa: F401
+    BAND_MIDPOINTS,
+    BAND_NAMES,
+    CUTOUT_SIZES,
+    N_WAVELENGTH,
+    PIXEL_SCALE,
+    WAVELENGTH_MAX,
+    WAVELENGTH_MIN,
+    ZOOMS,
+    grid_for_length,
+    n_wavelength,
+    wavelength_grid,
+)
 
 #: Slots per reference array (image cutouts, spectra of one target).
 REF_SLOTS = 200
-
-#: SDSS pixel scale [arcsec/pixel] (the reference rounds it to 0.4, section 7).
-PIXEL_SCALE = 0.396
 
 #: Image value per nanomaggy in the reference's units, including its factor-4 fibre-area slip
 #: (section 7): nMgy * 3.631e-6 * 2.99792458e-5 / lambda_b**2 * (pi * D**2 / p**2), D=2", p=0.4".
@@ -87,60 +82,6 @@ GAL_INFO_COLUMNS = (
     "SPECTROTYPE", "SUBCLASS", "Z", "Z_ERR", "Z_WARNING", "V_DISP", "V_DISP_ERR", "SN_MEDIAN",
     "E_BV_SFD", "ZTWEAK", "ZTWEAK_ERR", "RELEASE",
 )  # fmt: skip
-
-
-def n_wavelength(level):
-    """Number of spectral pixels at ``level`` (4620, 2310, 1155, 577)."""
-    n = N_WAVELENGTH
-    for _ in range(level):
-        n = int(n / 2)
-    return n
-
-
-def wavelength_grid(level=0):
-    """The wavelength grid of a spectral level, recomputed as the reference defines it.
-
-    The stored ``wl`` datasets are quantised by ``float_compress`` (section 7), so the grid is
-    never read from the file.
-
-    Parameters
-    ----------
-    level : int
-        Spectral level, 0 (4620 pixels) to 3 (577 pixels).
-
-    Returns
-    -------
-    ndarray of float64
-        Observed-frame vacuum wavelengths in Angstrom.
-
-    Examples
-    --------
-    >>> from sklearn_sfr.datasets._layout import wavelength_grid
-    >>> [len(wavelength_grid(z)) for z in range(4)]
-    [4620, 2310, 1155, 577]
-    """
-    grid = np.linspace(WAVELENGTH_MIN, WAVELENGTH_MAX, N_WAVELENGTH)
-    for _ in range(level):
-        grid = np.linspace(grid[0], grid[-1], int(grid.size / 2))
-    return grid
-
-
-def grid_for_length(n_pixels):
-    """The HiSS-Cube wavelength grid with ``n_pixels`` pixels, or None if no level has that many.
-
-    Spectra loaded from a cube carry no grid of their own; their length says which level they
-    are.
-
-    Examples
-    --------
-    >>> from sklearn_sfr.datasets._layout import grid_for_length
-    >>> grid_for_length(1155).size, grid_for_length(100) is None
-    (1155, True)
-    """
-    for level in range(len(ZOOMS)):
-        if n_wavelength(level) == n_pixels:
-            return wavelength_grid(level)
-    return None
 
 
 def float_compress(data, ndig=10):

@@ -9,8 +9,8 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ..datasets._layout import BAND_NAMES
 from ..preprocessing._images import _ImageTransformer
+from ..utils._survey import BAND_NAMES
 
 
 def _default_channel_names(n_channels):

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._multimodal import check_array_ndim, get_key, is_multimodal, multimodal_tags
+from ..utils._survey import air_to_vacuum, line_wavelengths
 from ..utils._wavelength import resolve_wavelength
 
 _SPECTRUM_SHAPE = "(n_samples, n_pixels)"
@@ -35,29 +36,24 @@ _INPUT_UNIT = {"sdss": 1e-17, "cube": 1.0}
 COSMOLOGY = {"H0": 70.0, "Om0": 0.3}
 
 
-def _air_to_vacuum(lam_air):
-    """Vacuum wavelength of an air wavelength [A] (Ciddor 1996 refractive index, as in VALD)."""
-    s2 = (1e4 / np.asarray(lam_air, dtype=np.float64)) ** 2
-    n = (
-        1.0
-        + 8.336624212083e-5
-        + 2.408926869968e-2 / (130.1065924522 - s2)
-        + 1.599740894897e-4 / (38.92568793293 - s2)
-    )
-    return lam_air * n
+#: Emission lines: name -> (lines of ``sklearn_sfr.utils._survey.SPECTRAL_LINES``
+#: measured together, integration window, blue and red continuum side-bands), windows in
+#: rest-frame vacuum Angstrom. Windows are +-10 A (about +-450 km/s) around the line, narrower
+#: for [N II] 6584 so that H-alpha stays outside; the side-bands avoid the neighbouring lines.
+#: Doublets are measured as their sum.
+_LINE_DEFINITIONS = {
+    "oii_3727": (("OII_3727", "OII_3730"), (3716.0, 3741.0), (3680.0, 3710.0), (3745.0, 3775.0)),
+    "hbeta": (("Hbeta",), (4852.7, 4872.7), (4815.0, 4845.0), (4880.0, 4910.0)),
+    "oiii_5007": (("OIII_5008",), (4998.2, 5018.2), (4975.0, 4995.0), (5025.0, 5055.0)),
+    "halpha": (("Halpha",), (6554.6, 6574.6), (6490.0, 6535.0), (6600.0, 6640.0)),
+    "nii_6584": (("NII_6585",), (6577.3, 6593.3), (6490.0, 6535.0), (6600.0, 6640.0)),
+    "sii_6717_6731": (("SII_6718", "SII_6733"), (6708.0, 6743.0), (6645.0, 6695.0),
+                      (6755.0, 6795.0)),
+}  # fmt: skip
 
-
-#: Emission lines: name -> (vacuum rest wavelengths [A], integration window, blue and red
-#: continuum side-bands), all rest-frame vacuum Angstrom. Windows are +-10 A (about
-#: +-450 km/s) around the line, narrower for [N II] 6584 so that H-alpha stays outside; the
-#: side-bands avoid the neighbouring lines. Doublets are measured as their sum.
+#: The same with the vacuum rest wavelengths [A] in place of the line names (SDSS's values).
 LINES = {
-    "oii_3727": ((3727.092, 3729.875), (3716.0, 3741.0), (3680.0, 3710.0), (3745.0, 3775.0)),
-    "hbeta": ((4862.683,), (4852.7, 4872.7), (4815.0, 4845.0), (4880.0, 4910.0)),
-    "oiii_5007": ((5008.240,), (4998.2, 5018.2), (4975.0, 4995.0), (5025.0, 5055.0)),
-    "halpha": ((6564.614,), (6554.6, 6574.6), (6490.0, 6535.0), (6600.0, 6640.0)),
-    "nii_6584": ((6585.268,), (6577.3, 6593.3), (6490.0, 6535.0), (6600.0, 6640.0)),
-    "sii_6717_6731": ((6718.294, 6732.678), (6708.0, 6743.0), (6645.0, 6695.0), (6755.0, 6795.0)),
+    name: (line_wavelengths(*lines), *bands) for name, (lines, *bands) in _LINE_DEFINITIONS.items()
 }
 
 #: Narrow 4000 A break (Balogh et al. 1999): <F_nu>(red) / <F_nu>(blue), rest-frame A.
@@ -65,9 +61,9 @@ DN4000_BANDS = {"blue": (3850.0, 3950.0), "red": (4000.0, 4100.0)}
 
 #: Lick H-delta_A (Worthey & Ottaviani 1997), defined in air; used here in vacuum.
 HDELTA_A_BANDS = {
-    "index": tuple(_air_to_vacuum(np.array([4083.500, 4122.250]))),
-    "blue": tuple(_air_to_vacuum(np.array([4041.600, 4079.750]))),
-    "red": tuple(_air_to_vacuum(np.array([4128.500, 4161.000]))),
+    "index": tuple(air_to_vacuum(np.array([4083.500, 4122.250]))),
+    "blue": tuple(air_to_vacuum(np.array([4041.600, 4079.750]))),
+    "red": tuple(air_to_vacuum(np.array([4128.500, 4161.000]))),
 }
 
 #: Continuum colours: name -> (numerator window, denominator window), rest-frame A, chosen

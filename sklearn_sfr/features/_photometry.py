@@ -11,8 +11,9 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..datasets._layout import BAND_NAMES, CUTOUT_SIZES, IMAGE_UNIT_PER_NMGY, PIXEL_SCALE
+from ..datasets._layout import IMAGE_UNIT_PER_NMGY
 from ..utils._multimodal import check_array_ndim, get_key, is_multimodal, multimodal_tags
+from ..utils._survey import BAND_NAMES, CUTOUT_SIZES, PIXEL_SCALE
 
 _IMAGE_SHAPE = "(n_samples, 5, height, width)"
 

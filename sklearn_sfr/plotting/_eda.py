@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils._io import atomic_open
+from ..utils._survey import BAND_NAMES, line_wavelengths
 
 __all__ = [
     "EMISSION_LINES",
@@ -23,15 +24,16 @@ __all__ = [
     "save_figure",
 ]
 
-#: Emission lines marked by :func:`plot_spectra`: label -> vacuum rest wavelengths [Angstrom].
-#: A doublet (``[SII]``) is one entry with two wavelengths and gets one label.
+#: Emission lines marked by :func:`plot_spectra`: label -> vacuum rest wavelengths [Angstrom],
+#: those of ``sklearn_sfr.utils._survey.SPECTRAL_LINES``. A doublet (``[OII]``,
+#: ``[SII]``) is one entry with two wavelengths: a marker at each, one label at their mean.
 EMISSION_LINES = {
-    "[OII]": (3728.5,),
-    r"H$\beta$": (4862.68,),
-    "[OIII]": (5008.24,),
-    r"H$\alpha$": (6564.61,),
-    "[NII]": (6585.27,),
-    "[SII]": (6718.29, 6732.67),
+    "[OII]": line_wavelengths("OII_3727", "OII_3730"),
+    r"H$\beta$": line_wavelengths("Hbeta"),
+    "[OIII]": line_wavelengths("OIII_5008"),
+    r"H$\alpha$": line_wavelengths("Halpha"),
+    "[NII]": line_wavelengths("NII_6585"),
+    "[SII]": line_wavelengths("SII_6718", "SII_6733"),
 }
 
 _STRETCHES = ("asinh", "linear", "sqrt", "log")
@@ -135,7 +137,7 @@ def _group_label(value):
 def plot_cutouts(
     images,
     *,
-    band_names=("u", "g", "r", "i", "z"),
+    band_names=BAND_NAMES,
     titles=None,
     n=None,
     rgb=True,

@@ -9,7 +9,6 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..datasets._layout import BAND_NAMES
 from ..utils._multimodal import (
     check_array_ndim,
     get_key,
@@ -17,6 +16,7 @@ from ..utils._multimodal import (
     multimodal_tags,
     replace_keys,
 )
+from ..utils._survey import BAND_NAMES
 
 _IMAGE_SHAPE = "(n_samples, n_bands, height, width)"
 

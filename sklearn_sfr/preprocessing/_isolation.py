@@ -23,8 +23,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..datasets._layout import BAND_NAMES, CUTOUT_SIZES
 from ..utils._multimodal import check_array_ndim, is_multimodal, replace_keys
+from ..utils._survey import BAND_NAMES, CUTOUT_SIZES
 from ._images import _IMAGE_SHAPE, _ImageTransformer
 
 #: FWHM of the SDSS PSF in zoom-0 pixels (median r-band seeing 1.4" at 0.396"/px).

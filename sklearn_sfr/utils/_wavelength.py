@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..datasets._layout import grid_for_length, n_wavelength
+from ._survey import ZOOMS, grid_for_length, n_wavelength
 
 
 def resolve_wavelength(wavelength, n_pixels, *, what="the spectra", required=False):
@@ -41,7 +41,7 @@ def resolve_wavelength(wavelength, n_pixels, *, what="the spectra", required=Fal
         if required:
             raise ValueError(
                 f"{what} has {n_pixels} pixels, which is no HiSS-Cube level "
-                f"({[n_wavelength(z) for z in range(4)]}); pass wavelength= explicitly"
+                f"({[n_wavelength(z) for z in ZOOMS]}); pass wavelength= explicitly"
             )
         return np.arange(n_pixels, dtype=np.float64)
     grid = np.asarray(wavelength, dtype=np.float64)

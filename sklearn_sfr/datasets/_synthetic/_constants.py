@@ -2,7 +2,11 @@
 
 All constants below carry a comment with their source. ``[approx]`` marks values that are
 representative rather than measured (see ``shared/docs/data-formats.md`` for the sourced ones).
+Line wavelengths are not typed here: they come from the package's one line table,
+``sklearn_sfr.utils._survey.SPECTRAL_LINES`` (vacuum, SDSS values).
 """
+
+from ...utils._survey import SPECTRAL_LINES
 
 # =============================================================================================
 # Physical constants
@@ -74,22 +78,23 @@ BALMER_RATIOS = {"Hgamma": 0.468, "Hdelta": 0.259, "Hepsilon": 0.159, "H8": 0.10
 #: scale lies ~0.25 dex above the PP04 N2 scale (Kewley & Ellison 2008), and the N2 of star
 #: formers saturates near -0.3.
 PP04_N2, T04_TO_PP04, N2_MAX = (8.90, 0.57), -0.25, -0.3
-#: Vacuum rest wavelengths as the SDSS pipeline uses them (data-formats 5.1) [A].
-LINE_WAVELENGTHS = {
-    "OII_3727": 3727.092, "OII_3730": 3729.875, "NeIII_3870": 3869.857, "H8": 3890.151,
-    "Hepsilon": 3971.195, "Hdelta": 4102.892, "Hgamma": 4341.684, "Hbeta": 4862.683,
-    "OIII_4960": 4960.295, "OIII_5008": 5008.240, "OI_6302": 6302.046, "NII_6550": 6549.859,
-    "Halpha": 6564.614, "NII_6585": 6585.268, "SII_6718": 6718.294, "SII_6733": 6732.678,
-}  # fmt: skip
-NARROW_LINES = tuple(LINE_WAVELENGTHS)
+#: The narrow lines the generator draws, in its (array) order; vacuum rest wavelengths [A] from
+#: the package's line table, which holds the SDSS pipeline's values (data-formats 5.1).
+NARROW_LINES = (
+    "OII_3727", "OII_3730", "NeIII_3870", "H8", "Hepsilon", "Hdelta", "Hgamma", "Hbeta",
+    "OIII_4960", "OIII_5008", "OI_6302", "NII_6550", "Halpha", "NII_6585", "SII_6718", "SII_6733",
+)  # fmt: skip
+LINE_WAVELENGTHS = {name: SPECTRAL_LINES[name] for name in NARROW_LINES}
 #: Quasar template (Vanden Berk et al. 2001, AJ 122, 549): f_nu ~ nu^-0.44 below 5000 A and
 #: nu^-2.45 above (hot dust); rest-frame equivalent widths [A] of the broad and narrow lines.
 QSO_ALPHA_BLUE, QSO_ALPHA_RED, QSO_BREAK = -0.44, -2.45, 5000.0
-QSO_BROAD_LINES = (
-    ("Lyalpha", 1215.67, 80.0), ("NV", 1240.14, 13.0), ("SiIV", 1399.8, 8.1),
-    ("CIV", 1549.06, 23.8), ("CIII]", 1908.73, 21.2), ("MgII", 2799.12, 32.3),
-    ("Hdelta", 4102.89, 5.1), ("Hgamma", 4341.68, 12.6), ("Hbeta", 4862.68, 46.2),
-    ("Halpha", 6564.61, 194.5),
+QSO_BROAD_LINES = tuple(
+    (name, SPECTRAL_LINES[name], ew)
+    for name, ew in (
+        ("Lyalpha", 80.0), ("NV_1240", 13.0), ("SiIV_1400", 8.1), ("CIV_1549", 23.8),
+        ("CIII_1909", 21.2), ("MgII_2799", 32.3), ("Hdelta", 5.1), ("Hgamma", 12.6),
+        ("Hbeta", 46.2), ("Halpha", 194.5),
+    )
 )  # fmt: skip
 QSO_NARROW_EW = {
     "OII_3727": 0.7, "OII_3730": 0.9, "NeIII_3870": 1.4, "OIII_4960": 4.4, "OIII_5008": 13.2,

@@ -63,7 +63,8 @@ def _line_luminosities(pop, rng):
     # Retired galaxies: hot evolved stars ionise weak LINER-like emission, EW(Halpha) 0.3-2.5 A
     # of the bulge continuum (Cid Fernandes et al. 2011).
     tpl = _templates()
-    cont_ha = np.interp(6564.6, tpl["lam"], tpl["old"][2]) * pop["L_bulge"] * L_SUN_5500
+    lam_ha = LINE_WAVELENGTHS["Halpha"]
+    cont_ha = np.interp(lam_ha, tpl["lam"], tpl["old"][2]) * pop["L_bulge"] * L_SUN_5500
     ew = np.where(pop["quenched"], 10 ** rng.uniform(np.log10(0.3), np.log10(2.5), n), 0.0)
     lin = np.zeros_like(sf)
     ha_l = ew * cont_ha

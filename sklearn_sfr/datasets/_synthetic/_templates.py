@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ...utils._survey import SPECTRAL_LINES
 from ._constants import C_KMS, HC_OVER_K, QSO_ALPHA_BLUE, QSO_ALPHA_RED, QSO_BREAK
 from ._dust import _calzetti_k
 
@@ -58,18 +59,28 @@ def _normalise(lam, f, at):
 
 #: Absorption features of the old population: Ca II K, H, Balmer, G band, Mg b, Fe, Na D,
 #: Ca triplet, and the Fe I/Sr II lines around Hdelta that make HdeltaA negative for old
-#: populations (centre [A], EW [A], intrinsic sigma [A]) [approx, Worthey et al. 1994 scale].
-_OLD_LINES = (
-    (3934.78, 12.0, 6.0), (3969.59, 10.0, 6.0), (4102.89, 1.5, 8.0), (4305.0, 5.0, 10.0),
-    (4341.68, 1.5, 8.0), (4862.68, 2.0, 8.0), (5176.7, 5.0, 9.0), (5270.0, 2.5, 6.0),
-    (5335.0, 1.8, 6.0), (5895.6, 3.5, 5.0), (6564.61, 1.8, 8.0), (8500.4, 1.4, 4.0),
-    (8544.4, 3.0, 4.0), (8664.5, 2.5, 4.0), (4045.8, 1.8, 3.0), (4063.6, 1.2, 3.0),
-    (4071.7, 1.0, 3.0), (4077.7, 1.0, 3.0), (4132.0, 1.2, 3.0), (4144.0, 1.2, 3.0),
-    (4154.0, 1.0, 3.0),
+#: populations (centre [A, vacuum], EW [A], intrinsic sigma [A]) [approx, Worthey et al. 1994
+#: scale]. Single lines take their centre from the package's line table by name; the blends
+#: (G band, Mg b, Fe 5270/5335, Na D, the Fe I/Sr II group) are this template's own centres.
+_OLD_LINES = tuple(
+    (SPECTRAL_LINES.get(centre, centre), ew, sigma)
+    for centre, ew, sigma in (
+        ("CaII_K", 12.0, 6.0), ("CaII_H", 10.0, 6.0), ("Hdelta", 1.5, 8.0), (4305.0, 5.0, 10.0),
+        ("Hgamma", 1.5, 8.0), ("Hbeta", 2.0, 8.0), (5176.7, 5.0, 9.0), (5270.0, 2.5, 6.0),
+        (5335.0, 1.8, 6.0), (5895.6, 3.5, 5.0), ("Halpha", 1.8, 8.0), ("CaII_8500", 1.4, 4.0),
+        ("CaII_8544", 3.0, 4.0), ("CaII_8665", 2.5, 4.0), (4045.8, 1.8, 3.0), (4063.6, 1.2, 3.0),
+        (4071.7, 1.0, 3.0), (4077.7, 1.0, 3.0), (4132.0, 1.2, 3.0), (4144.0, 1.2, 3.0),
+        (4154.0, 1.0, 3.0),
+    )
 )  # fmt: skip
 #: Balmer absorption series (centre, strength relative to Hdelta) of A/B-star populations.
-_BALMER_ABS = ((3971.2, 1.0), (4102.89, 1.0), (4341.68, 0.95), (4862.68, 0.85), (6564.61, 0.6),
-               (3890.15, 0.9), (3836.47, 0.75), (3798.98, 0.6), (3771.7, 0.45))  # fmt: skip
+_BALMER_ABS = tuple(
+    (SPECTRAL_LINES[name], strength)
+    for name, strength in (
+        ("Hepsilon", 1.0), ("Hdelta", 1.0), ("Hgamma", 0.95), ("Hbeta", 0.85), ("Halpha", 0.6),
+        ("H8", 0.9), ("H9", 0.75), ("H10", 0.6), ("H11", 0.45),
+    )
+)  # fmt: skip
 
 
 def _old_template(lam, sigma_v):
@@ -102,7 +113,7 @@ def _intermediate_template(lam):
     f *= 1.0 - 0.45 * _step(lam, 3646.0, 20.0)  # Balmer jump
     f *= 1.0 - 0.1 * _step(lam, 4000.0, 15.0)
     lines = [(c, 10.0 * s, 14.0) for c, s in _BALMER_ABS] + [
-        (3934.78, 3.0, 5.0),
+        (SPECTRAL_LINES["CaII_K"], 3.0, 5.0),
         (5176.7, 1.0, 8.0),
     ]
     f *= _absorb(lam, lines)
