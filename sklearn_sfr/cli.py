@@ -230,7 +230,7 @@ def _add_ingest_parser(sub):
         "--classes", nargs="+", default=None, help="keep only these classes (GALAXY, QSO, STAR)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing cube and report")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     p.set_defaults(func=_cmd_ingest)
 
 
@@ -365,7 +365,10 @@ def _add_study_parser(sub):
         "--cv", type=_positive_int, default=None,
         help="cross-validation folds on the training part (default: test split only)",
     )  # fmt: skip
-    p.add_argument("--max-epochs", type=_positive_int, default=None, help="epochs of every net")
+    p.add_argument(
+        "--max-epochs", type=_positive_int, default=None,
+        help="epochs of every net (default: 60, or 3 with --quick)",
+    )  # fmt: skip
     p.add_argument(
         "--device", type=_device, default=None,
         help="torch device of the nets: auto, cpu, cuda, cuda:N or mps (default auto)",
@@ -376,7 +379,7 @@ def _add_study_parser(sub):
     )  # fmt: skip
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_study)
 
 
@@ -482,7 +485,7 @@ def _add_report_parser(sub):
         ),
     )
     p.add_argument("folder", help="a report folder written by 'sklearn-sfr study'")
-    p.add_argument("--quiet", action="store_true", help="print only the report's path")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the report's path")
     p.set_defaults(func=_cmd_report)
 
 
@@ -535,6 +538,29 @@ def _tune_study(url, study_name, config):
             )
     study.set_user_attr("sklearn_sfr_tune", config)
     return study
+
+
+def _deprecated_zoom_options(args):
+    """``--image-size PX`` and ``--spectrum-level L`` (earlier releases) still work, with a
+    warning naming the option that replaces them."""
+    from .datasets._layout import CUTOUT_SIZES
+
+    if args.image_size is not None:
+        args.image_zoom = CUTOUT_SIZES.index(args.image_size)
+        warnings.warn(
+            f"--image-size is deprecated and will be removed in the next release; use "
+            f"--image-zoom {args.image_zoom} ({args.image_size} px)",
+            FutureWarning,
+            stacklevel=2,
+        )
+    if args.spectrum_level is not None:
+        args.spectrum_zoom = args.spectrum_level
+        warnings.warn(
+            f"--spectrum-level is deprecated and will be removed in the next release; use "
+            f"--spectrum-zoom {args.spectrum_level}",
+            FutureWarning,
+            stacklevel=2,
+        )
 
 
 def _sqlite_file(url):
@@ -593,12 +619,14 @@ def _cmd_tune(args):
             check_own_file(out, name)  # a user's file of that name in our folder
     created = not out.exists()
     name = args.estimator
-    study_name = args.study_name or f"{name}-{args.image_size}px-level{args.spectrum_level}"
+    _deprecated_zoom_options(args)
+    size = CUTOUT_SIZES[args.image_zoom]
+    study_name = args.study_name or f"{name}-{size}px-level{args.spectrum_zoom}"
     modalities = model_modalities(name)
     data = load_hisscube(
         args.cube,
-        image_zoom=CUTOUT_SIZES.index(args.image_size),
-        spectrum_zoom=args.spectrum_level,
+        image_zoom=args.image_zoom,
+        spectrum_zoom=args.spectrum_zoom,
         flag=0,
         modalities=modalities,
     )
@@ -607,8 +635,9 @@ def _cmd_tune(args):
         raise _UserError(f"{args.cube} has {n} FLAG=0 objects: too few for {args.cv}-fold CV")
     config = {
         "estimator": name,
-        "image_size": args.image_size if "image" in modalities else None,
-        "spectrum_level": args.spectrum_level if "spectrum" in modalities else None,
+        # The keys earlier releases stored: their studies continue.
+        "image_size": size if "image" in modalities else None,
+        "spectrum_level": args.spectrum_zoom if "spectrum" in modalities else None,
         "cv": args.cv,
         "seed": args.seed,
         "n_objects": n,
@@ -728,29 +757,56 @@ def _add_tune_parser(sub):
         help="study to create or continue (default ESTIMATOR-SIZEpx-levelLEVEL)",
     )  # fmt: skip
     p.add_argument(
-        "--image-size", type=int, default=16, choices=CUTOUT_SIZES,
-        help="cutout size in pixels (default 16)",
+        "--image-zoom", type=int, default=2, choices=(0, 1, 2, 3),
+        help="cutout zoom, as load_hisscube(image_zoom=): 0..3 = 64, 32, 16, 8 px",
     )  # fmt: skip
     p.add_argument(
-        "--spectrum-level", type=int, default=2, choices=(0, 1, 2, 3),
-        help="spectral level: 4620, 2310, 1155 or 577 pixels (default 2)",
+        "--spectrum-zoom", type=int, default=2, choices=(0, 1, 2, 3),
+        help="spectral zoom, as load_hisscube(spectrum_zoom=): 0..3 = 4620, 2310, 1155, 577 px",
     )  # fmt: skip
-    p.add_argument("--cv", type=_positive_int, default=3, help="cross-validation folds")
+    # The spellings of earlier releases, for one more release.
+    p.add_argument(
+        "--image-size", type=int, default=None, choices=CUTOUT_SIZES,
+        help="deprecated: use --image-zoom",
+    )  # fmt: skip
+    p.add_argument(
+        "--spectrum-level", type=int, default=None, choices=(0, 1, 2, 3),
+        help="deprecated: use --spectrum-zoom",
+    )  # fmt: skip
+    p.add_argument(
+        "--cv", type=_positive_int, default=3, help="cross-validation folds (default 3)"
+    )
     p.add_argument(
         "--timeout", type=float, default=None, help="stop starting trials after S seconds"
     )
-    p.add_argument("--seed", type=_seed, default=0, help="seed of the folds, sampler, models")
+    p.add_argument(
+        "--seed", type=_seed, default=0, help="seed of the folds, sampler, models (default 0)"
+    )
     p.add_argument(
         "--heartbeat", type=_non_negative_int, default=60, metavar="SECONDS",
         help="seconds between a running trial's heartbeats (default 60); a trial silent for "
         "two of them counts as killed and is retried by the next run (0: off)",
     )  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--out", default="sfr-tune",
         help="folder for best_params.json and trials.csv (default ./sfr-tune)",
     )  # fmt: skip
     p.set_defaults(func=_cmd_tune)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help shows its default, unless the help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (
+            "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+            or action.option_strings == []
+        ):
+            return text
+        return super()._get_help_string(action)
 
 
 def build_parser():
@@ -774,7 +830,7 @@ def build_parser():
     )  # fmt: skip
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_make_cube)
 
     p = sub.add_parser("info", help="describe a HiSS-Cube file")
@@ -812,6 +868,8 @@ def build_parser():
     _add_scene_parser(sub)
 
     _add_tune_parser(sub)
+    for command in sub.choices.values():
+        command.formatter_class = _HelpFormatter
     return parser
 
 

@@ -97,7 +97,7 @@ def test_two_tune_workers_share_one_study(postgres_url, synthetic_cube, tmp_path
     command = [
         sys.executable, "-m", "sklearn_sfr.cli", "tune",
         "--cube", str(synthetic_cube), "--estimator", "tree-spectrum",
-        "--spectrum-level", "3", "--cv", "2", "--n-trials", str(N_TRIALS),
+        "--spectrum-zoom", "3", "--cv", "2", "--n-trials", str(N_TRIALS),
         "--storage", postgres_url, "--study-name", "shared", "--quiet",
     ]  # fmt: skip
     workers = [

@@ -669,9 +669,6 @@ def run_study(
             tmp, cube, str(cube.resolve()), studies=studies, quick=quick, n_jobs=n_jobs,
             random_state=random_state, verbose=verbose, config=config,
         )  # fmt: skip
-    seconds = result["seconds"]
-    if verbose:
-        print(f"wrote {out / 'report.html'} in {seconds / 60:.1f} min", file=sys.stderr)
     return {**result, "out": out}
 
 
@@ -703,6 +700,10 @@ def _run_into(tmp, cube, recorded_cube, *, studies, quick, n_jobs, random_state,
             print(message, file=sys.stderr, flush=True)
 
     neural = dict(config["neural_params"])
+    if verbose and n_jobs in (None, 1):
+        # Each network's epochs as a bar (stderr); not with parallel jobs, whose bars would
+        # overwrite each other. Not recorded in config.json: it changes no number.
+        neural.setdefault("verbose", 1)
     common = dict(test_size=config["test_size"], cv=config["cv"], n_jobs=n_jobs,
                   random_state=random_state, neural_params=neural, verbose=verbose)  # fmt: skip
     data = _study_data(cube, config)

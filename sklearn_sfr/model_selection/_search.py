@@ -60,6 +60,17 @@ def storage_url(storage):
     ``None`` is :data:`DEFAULT_STORAGE` in the working directory (an
     :class:`OptunaSearchCV` with ``storage=None`` does not call this: it stays in memory).
 
+    Parameters
+    ----------
+    storage : str, path-like or None
+        A database URL (``postgresql://...``, ``sqlite:///...``), or the path of a SQLite
+        file whose folder exists.
+
+    Returns
+    -------
+    url : str
+        The URL; a path becomes ``sqlite:///`` and its absolute path.
+
     Examples
     --------
     >>> from sklearn_sfr.model_selection import storage_url
@@ -254,6 +265,31 @@ def _attach_pruning(estimator, trial):
     return estimator.set_params(**updates)
 
 
+class _TrialProgress:
+    """A progress bar over the trials (stderr, with the time left) that shows the best score
+    as the user thinks of it: ``neg_root_mean_squared_error`` is shown as an RMSE, not as
+    Optuna's negative "Best value"."""
+
+    def __init__(self, n_trials, scoring):
+        from tqdm.auto import tqdm
+
+        name = scoring if isinstance(scoring, str) else "score"
+        self._negated = name.startswith("neg_")
+        self._name = name.removeprefix("neg_").replace("root_mean_squared_error", "RMSE")
+        self._bar = tqdm(total=n_trials, desc="tuning", unit=" trials")
+
+    def __call__(self, study, trial):
+        self._bar.update(1)
+        try:
+            best = study.best_value
+        except ValueError:  # no trial completed yet
+            return
+        self._bar.set_postfix_str(f"best {self._name} {-best if self._negated else best:.4g}")
+
+    def close(self):
+        self._bar.close()
+
+
 class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
     """Hyperparameter search with Optuna and cross-validation, resumable from a database.
 
@@ -316,7 +352,8 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         Trials run at once in threads of this process (``Study.optimize(n_jobs=...)``); for
         real parallelism start several processes on one storage instead.
     verbose : int, default=0
-        0 is silent; 1 shows Optuna's progress bar; 2 also logs every trial.
+        0 is silent; 1 shows a progress bar over the trials with the best score (an RMSE for
+        ``neg_root_mean_squared_error``, not its negative); 2 also logs every trial.
     heartbeat_interval : int or None, default=60
         For URL and path storages: seconds between a running trial's heartbeats. A trial
         whose process was killed misses them; after two missed beats the next trial started
@@ -529,7 +566,9 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         Parameters
         ----------
         X : SliceDict, array-like or anything ``cross_validate`` takes
+            Training samples, split by ``cv`` in every trial.
         y : array-like of shape (n_samples,), default=None
+            Target.
         groups : array-like of shape (n_samples,), default=None
             Group labels for a group-aware ``cv``.
         **fit_params
@@ -537,7 +576,8 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
 
         Returns
         -------
-        self
+        self : OptunaSearchCV
+            The fitted search.
         """
         import optuna
 
@@ -569,6 +609,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         optuna.logging.set_verbosity(
             optuna.logging.INFO if self.verbose >= 2 else optuna.logging.WARNING
         )
+        progress = _TrialProgress(self.n_trials, self.scoring) if self.verbose else None
         try:
             study = self._create_study()
             self.study_ = study
@@ -580,10 +621,12 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
                 timeout=self.timeout,
                 n_jobs=self.n_jobs,
                 catch=(Exception,),
-                show_progress_bar=bool(self.verbose),
+                callbacks=[progress] if progress is not None else None,
             )
         finally:
             optuna.logging.set_verbosity(verbosity)
+            if progress is not None:
+                progress.close()
         self.n_trials_ = len({t.number for t in study.get_trials(deepcopy=False)} - before)
 
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -666,11 +709,14 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         Parameters
         ----------
         X : SliceDict or array-like
+            Samples to score on.
         y : array-like of shape (n_samples,), default=None
+            Their target.
 
         Returns
         -------
         float
+            The score (greater is better).
         """
         self._check_refitted("score")
         return self.scorer_(self.best_estimator_, X, y)

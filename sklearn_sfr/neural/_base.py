@@ -25,7 +25,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, LRScheduler, PrintLog, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler, PrintLog, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 
@@ -84,6 +84,40 @@ class _EarlyStopping(_PrintSinkNotSaved, EarlyStopping):
 
 class _PrintLog(_PrintSinkNotSaved, PrintLog):
     """skorch's PrintLog (the epoch table), saved without its ``print`` sink."""
+
+
+class _EpochProgress(Callback):
+    """One progress bar per training, over its epochs, with the last training and validation
+    loss (stderr, with the time left): what ``verbose=1`` shows. skorch's per-batch bar and
+    epoch table come with ``verbose=2``. The bar is not saved with the model."""
+
+    def __init__(self, desc="training"):
+        self.desc = desc
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, unit=" epochs", leave=False)
+
+    def on_epoch_end(self, net, **kwargs):
+        bar = getattr(self, "bar_", None)
+        if bar is None:
+            return
+        row = net.history[-1]
+        losses = [f"{key} {row[key]:.4g}" for key in ("train_loss", "valid_loss") if key in row]
+        bar.set_postfix_str(", ".join(losses), refresh=False)
+        bar.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        bar = getattr(self, "bar_", None)
+        if bar is not None:
+            bar.close()
+        self.bar_ = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("bar_", None)
+        return state
 
 
 class _GuardedNet(NeuralNet):
@@ -406,8 +440,10 @@ class BaseNeuralEstimator(BaseEstimator):
                 ("early_stopping",
                  _EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
             )  # fmt: skip
-        if self.verbose:
+        if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
+        elif self.verbose:
+            callbacks.append(("epoch_progress", _EpochProgress(type(self).__name__)))
         return callbacks
 
     def _extra_net_kwargs(self, callbacks):
@@ -450,9 +486,9 @@ class BaseNeuralEstimator(BaseEstimator):
             "callbacks": self._callbacks(validate=split is not None, plateau=plateau),
             "device": resolve_device(self.device),
             "verbose": int(self.verbose),
-            # skorch's epoch table, saved without its sink (builtins.print, which skops would
-            # ask users to trust); quiet, it would print nothing, so it is left out.
-            "callbacks__print_log": _PrintLog() if self.verbose else None,
+            # skorch's epoch table (verbose=2), saved without its sink (builtins.print, which
+            # skops would ask users to trust); otherwise left out (verbose=1 has its bar).
+            "callbacks__print_log": _PrintLog() if self.verbose >= 2 else None,
             **(LAZY_LOADERS if lazy else {}),
         }
 

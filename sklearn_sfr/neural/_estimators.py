@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from numbers import Integral
 
 import numpy as np
@@ -46,7 +47,8 @@ class _NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
 
         Returns
         -------
-        self
+        self : object
+            The fitted estimator.
         """
         n = _n_samples(X)
         if y is None and isinstance(X, HiSSCubeDataset):
@@ -63,15 +65,17 @@ class _NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
 
         Parameters
         ----------
-        X : SliceDict or ndarray
+        X : SliceDict, ndarray or HiSSCubeDataset
+            Inputs with the modalities, shapes and keys seen in ``fit``.
         return_std : bool, default=False
             Also return the predicted per-object standard deviation.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The predicted target, in the units of the ``y`` seen in ``fit``.
         y_std : ndarray of shape (n_samples,)
-            Only with ``return_std=True``.
+            The predicted standard deviation; only with ``return_std=True``.
         """
         if return_std and self.loss != "gaussian_nll":
             raise ValueError("return_std=True needs loss='gaussian_nll'")
@@ -97,13 +101,17 @@ _DOC_PARAMS = """
         training and prediction, whereas BatchNorm's running statistics lag behind when an
         epoch has few batches (small study samples) and make early stopping misfire.
     dropout : float, default=0.1
+        Dropout rate of the encoders and heads while training.
     loss : {"mse", "huber", "gaussian_nll"}, default="mse"
         ``"gaussian_nll"`` learns a per-object uncertainty: ``predict(X, return_std=True)``.
     max_epochs : int, default=100
+        Most passes over the training data (early stopping may stop sooner).
     batch_size : int, default=128
+        Samples per gradient step.
     lr : float, default=1e-3
         AdamW learning rate.
     weight_decay : float, default=1e-4
+        AdamW weight decay.
     validation_fraction : float, default=0.1
         Held out of the training data for early stopping (0 disables early stopping).
     patience : int, default=10
@@ -125,7 +133,8 @@ _DOC_PARAMS = """
     device : str, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU; any torch device string works.
     verbose : int, default=0
-        1 shows skorch's epoch table and a progress bar.
+        1 shows a progress bar over the epochs with the training and validation loss (on
+        stderr); 2 shows skorch's epoch table and its per-batch bar instead.
     net_kwargs : dict, default=None
         Extra keyword arguments for the :class:`skorch.NeuralNet`. Its ``callbacks`` are
         added to the estimator's own (early stopping, progress bar), not put in their place.
@@ -133,6 +142,17 @@ _DOC_PARAMS = """
         ``optimizer__weight_decay`` and ``iterator_*__batch_size`` are checked like the
         estimator's own parameters (``batch_size=-1``, one batch of all the data, is allowed).
 """
+
+
+def _doc_params(names, **replaced):
+    """The entries of ``names`` from :data:`_DOC_PARAMS`, in that order, each replaced by
+    ``replaced[name]`` where given (a whole entry, its first line included)."""
+    entries = {}
+    for entry in re.split(r"\n(?=    \w+ : )", _DOC_PARAMS.strip("\n")):
+        entries[entry.split(" : ")[0].strip()] = entry
+    entries.update(replaced)
+    return "\n" + "\n".join(entries[name] for name in names) + "\n"
+
 
 _DOC_ATTRS = """
     Attributes
@@ -208,6 +228,7 @@ class FusionRegressor(_NeuralRegressor):
     Parameters
     ----------
     fusion : {{"early", "intermediate", "late", "cross_attention"}}, default="intermediate"
+        How the modalities are combined (see above).
     n_heads : int, default=4
         Attention heads of ``"cross_attention"``.
     early_channels : int, default=4

@@ -18,7 +18,7 @@ def tune(cube, out, *extra):
             str(cube),
             "--estimator",
             "tree-spectrum",
-            "--spectrum-level",
+            "--spectrum-zoom",
             "3",
             "--cv",
             "2",
@@ -70,7 +70,7 @@ def test_default_storage_is_in_the_out_folder(synthetic_cube, tmp_path, capsys):
     "change, message",
     [
         (["--cv", "3"], "another configuration (cv 2 -> 3)"),
-        (["--spectrum-level", "2"], "spectrum_level 3 -> 2"),
+        (["--spectrum-zoom", "2"], "spectrum_level 3 -> 2"),
     ],
 )
 def test_refuses_to_continue_a_study_of_another_configuration(
@@ -113,3 +113,12 @@ def test_tune_refuses_a_negative_heartbeat(synthetic_cube, tmp_path, capsys):
     with pytest.raises(SystemExit):
         tune(synthetic_cube, tmp_path, "--n-trials", "1", "--heartbeat", "-1")
     assert "--heartbeat" in capsys.readouterr().err
+
+
+def test_the_old_option_names_still_work_with_a_warning(synthetic_cube, tmp_path, capsys):
+    # Earlier releases spelled the zooms --image-size PX and --spectrum-level L.
+    args = ["--n-trials", "1", "--spectrum-level", "3", "--study-name", "old"]
+    assert tune(synthetic_cube, tmp_path, *args) == 0
+    captured = capsys.readouterr()
+    assert "warning: --spectrum-level is deprecated" in captured.err
+    assert "use --spectrum-zoom 3" in captured.err

@@ -1,11 +1,11 @@
 """The public generator: :func:`simulate_objects` and :func:`make_synthetic_cube`."""
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ._block import _simulate_block
 from ._labels import _assign_types_and_flags
@@ -173,7 +173,7 @@ def make_synthetic_cube(
     overwrite : bool, default=False
         Replace an existing file.
     verbose : bool, default=False
-        Print progress per block.
+        Show a progress bar (on stderr, with the time left).
 
     Returns
     -------
@@ -238,8 +238,12 @@ def make_synthetic_cube(
     )
     spectrum_tables, target_tables = [], []
     sq_err, n_clean = 0.0, 0
-    t0 = time.perf_counter()
-    with HiSSCubeWriter(path, n_targets=n, n_spectra=n, overwrite=overwrite, size=size) as writer:
+    # Progress on stderr with an ETA (results go to stdout).
+    bar = tqdm(total=n, desc=f"building {path.name}", unit=" objects", disable=not verbose)
+    with (
+        bar,
+        HiSSCubeWriter(path, n_targets=n, n_spectra=n, overwrite=overwrite, size=size) as writer,
+    ):
         for k in range(n_blocks):
             sl = slice(k * block_size, min(n, (k + 1) * block_size))
             block = _simulate_block(
@@ -264,12 +268,7 @@ def make_synthetic_cube(
             n_clean += int(clean.sum())
             spectrum_tables.append(st)
             target_tables.append(tt)
-            if verbose:
-                print(
-                    f"block {k + 1}/{n_blocks}: {sl.stop}/{n} objects, "
-                    f"{time.perf_counter() - t0:.0f} s",
-                    flush=True,
-                )
+            bar.update(sl.stop - sl.start)
         noise_floor = math.sqrt(sq_err / n_clean) if n_clean else float("nan")
         writer.set_tables(
             pd.concat(spectrum_tables, ignore_index=True),
@@ -283,10 +282,4 @@ def make_synthetic_cube(
         writer.attrs["quasar_fraction"] = float(quasar_fraction)
         writer.attrs["neighbour_fraction"] = float(neighbour_fraction)
         writer.attrs["block_size"] = int(block_size)
-    if verbose:
-        print(
-            f"wrote {path}: {n} objects ({n_clean} with FLAG=0), noise floor "
-            f"{noise_floor:.3f} dex, {time.perf_counter() - t0:.0f} s",
-            flush=True,
-        )
     return path
