@@ -17,15 +17,39 @@ cache (a shared machine's disk is noise), the two sides alternate, and the best 
 epoch (``block_rows=1``: every batch scattered over the file) is shown for comparison: it
 is what chunk-block shuffling avoids.
 
+A second section measures the in-memory path, ``load_hisscube(path, image_zoom=z,
+spectrum_zoom=z, flag=None)`` (nanomaggies and 1e-17 erg/s/cm2/A, what every in-memory user
+takes), against **raw h5py** reading the same two datasets into preallocated float32 arrays
+(``ds.read_direct``, the file opened anew each time as ``load_hisscube`` does), for each zoom:
+
+* the throughput ratio load_hisscube / raw h5py (MB/s of the arrays returned; the same
+  warm-up, alternation and best of ``--repeats`` as above; goal >= 0.9);
+* the peak RSS of each side, measured in a fresh subprocess: after the imports a load needs
+  (h5py, PyTables, sklearn_sfr.datasets, skorch and so torch) the kernel's high-water mark is
+  reset (``/proc/self/clear_refs``), a load runs, and ``VmHWM`` minus the RSS before it,
+  over the bytes of the arrays returned, is its extra RSS (goal <= 1.3; raw h5py's is the
+  floor, 1.0 plus the libraries' noise). Two loads in a row: the first also pays the HDF5
+  libraries' one-time set-up. The whole process's peak over the arrays is shown too: on a
+  small cube it is dominated by the interpreter and torch.
+
+Besides the whole call, the section shows the ratio of load_hisscube's array path alone (its
+reads and unit change, without the metadata frame) and the time of that frame (labels and
+FLAG of every object, which raw h5py does not build).
+
 Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_io.py [--cube PATH] [--n-objects 2048]
-[--batch-size 256] [--repeats 3]``. ``--cube`` reuses that cube or builds it there.
-Not part of the test suite.
+[--batch-size 256] [--repeats 3] [--section {all,batches,load}]``. ``--cube`` reuses that
+cube or builds it there (``--n-objects`` objects; 2,048 take about 15 s and 0.75 GB, the
+8,000-object cube several minutes and 3 GB). Not part of the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -80,21 +104,8 @@ def _timed(fn, min_seconds=0.5):
             return nbytes / 2**20 / elapsed
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cube", default=None, help="cube to read (built there if missing)")
-    parser.add_argument("--n-objects", type=int, default=2048, help="objects of a new cube")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
-
-    path = Path(args.cube or os.path.join(tempfile.mkdtemp(), "bench_io.h5"))
-    if not path.exists():
-        print(f"building {path} ({args.n_objects} objects) ...", flush=True)
-        make_synthetic_cube(path, n_objects=args.n_objects, random_state=0)
-    print(f"cube: {path} ({path.stat().st_size / 2**30:.2f} GiB), batch size {args.batch_size}")
-    print(f"h5py {h5py.__version__}, HDF5 {h5py.version.hdf5_version}\n")
-
+def _batches_section(path, args):
+    """The batch reader against raw h5py, for every zoom of both modalities."""
     header = (
         f"{'data':<22}{'chunk rows':>11}{'ours MB/s':>11}{'raw MB/s':>10}{'ratio':>7}"
         f"{'row-shuffled MB/s':>19}"
@@ -110,7 +121,7 @@ def main(argv=None):
                     name = cube._image_name(zoom)
                     what = f"image {cube.image_size(zoom)}px (zoom {zoom})"
                 else:
-                    name = f"dense_cube/{zoom}/ml_spectrum/spectral_1d_cube_zoom_{zoom}"
+                    name = _spectrum_name(zoom)
                     what = f"spectrum level {zoom}"
                 ds = raw[name]
                 block = cube.rows_per_chunk((modality,), zoom, zoom)
@@ -144,6 +155,219 @@ def main(argv=None):
         f"\nratio ours / raw h5py: min {min(ratios):.2f}, median {np.median(ratios):.2f} "
         f"(goal >= 0.9)"
     )
+
+
+# -- load_hisscube: the in-memory path ---------------------------------------------------------
+#: Goals of issue #21 for load_hisscube: throughput ratio, extra peak RSS over the arrays.
+_LOAD_GOAL, _RSS_GOAL = 0.9, 1.3
+
+
+def _spectrum_name(level):
+    return f"dense_cube/{level}/ml_spectrum/spectral_1d_cube_zoom_{level}"
+
+
+def _image_dataset_name(zoom):
+    return f"dense_cube/{zoom}/ml_image/cutout_3d_cube_zoom_{zoom}"
+
+
+def _raw_load(path, image_zoom, spectrum_zoom):
+    """What a careful h5py user does: both datasets straight into preallocated float32."""
+    with h5py.File(path, "r", rdcc_nbytes=4 << 20) as f:
+        arrays = []
+        for name in (_image_dataset_name(image_zoom), _spectrum_name(spectrum_zoom)):
+            ds = f[name]
+            out = np.empty(ds.shape, dtype=np.float32)
+            ds.read_direct(out)
+            arrays.append(out)
+    return arrays
+
+
+def _our_load(path, image_zoom, spectrum_zoom):
+    from sklearn_sfr.datasets import load_hisscube
+
+    X = load_hisscube(path, image_zoom=image_zoom, spectrum_zoom=spectrum_zoom, flag=None).X
+    return [X["image"], X["spectrum"]]
+
+
+def _arrays_load(path, image_zoom, spectrum_zoom):
+    """load_hisscube's arrays without its metadata frame: the reads and the unit change."""
+    from sklearn_sfr.datasets._loader import _to_sdss_units
+
+    with HiSSCube(path) as cube:
+        arrays = {
+            "image": cube.read_images(zoom=image_zoom),
+            "spectrum": cube.read_spectra(level=spectrum_zoom),
+        }
+    _to_sdss_units(arrays)
+    return list(arrays.values())
+
+
+def _frame_seconds(path, repeats):
+    """Best time of the per-object metadata (labels, FLAG) every load builds, in seconds."""
+    best = np.inf
+    for _ in range(max(3, repeats)):
+        t0 = time.perf_counter()
+        with HiSSCube(path) as cube:
+            cube.read_frame()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+_SIDES = {"ours": _our_load, "raw": _raw_load}
+
+
+def _load_bytes(load, path, pair):
+    return sum(a.nbytes for a in load(path, *pair))
+
+
+def _kib(field):
+    """A ``/proc/self/status`` field (VmRSS, VmHWM) in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def _child(side, path, image_zoom, spectrum_zoom):
+    """Two loads in this fresh process; prints their bytes and RSS (JSON) for the parent."""
+    import gc
+    import resource
+
+    # Modules a load imports (h5py and sklearn_sfr.datasets are imported above), loaded first:
+    # their code is not the load's memory.
+    import skorch.helper  # noqa: F401
+    import tables  # noqa: F401  (pandas' HDF5 tables: the label table)
+
+    loads = []
+    for _ in range(2):
+        try:  # reset the high-water mark to the current RSS (Linux >= 4.0)
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            reset = True
+        except OSError:
+            reset = False
+        base = _kib("VmRSS")
+        arrays = _SIDES[side](path, image_zoom, spectrum_zoom)
+        # Without the reset, ru_maxrss (KiB on Linux) is the process's peak: an upper bound.
+        rusage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = _kib("VmHWM") if reset else rusage
+        nbytes = sum(a.nbytes for a in arrays)
+        loads.append({"bytes": nbytes, "base": base, "peak": peak, "reset": reset})
+        del arrays
+        gc.collect()
+    print(json.dumps(loads))
+
+
+def _child_rss(side, path, image_zoom, spectrum_zoom):
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", side, str(path), str(image_zoom),
+         str(spectrum_zoom)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _extra(load):
+    """Peak RSS of a load above the RSS before it, over the bytes of the arrays it returns."""
+    return (load["peak"] - load["base"]) / load["bytes"]
+
+
+def _load_section(path, args):
+    """load_hisscube against raw h5py at every zoom: throughput, then peak RSS per load."""
+    pairs = [(zoom, zoom) for zoom in (0, 1, 2, 3)]
+    names = [f"image {64 >> i}px + spectrum {s}" for i, s in pairs]
+    header = (
+        f"{'load_hisscube':<24}{'MB':>6}{'ours MB/s':>10}{'raw MB/s':>9}{'ratio':>7}{'goal':>7}"
+        f"{'arrays only':>12}{'frame ms':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    worst_ratio, worst_rss = np.inf, 0.0
+    for what, pair in zip(names, pairs):
+        for fn in (_raw_load, _our_load, _arrays_load):  # warm-up: imports, page cache
+            fn(path, *pair)
+        ours, theirs, arrays = [], [], []
+        for _ in range(args.repeats):
+            ours.append(_timed(functools.partial(_load_bytes, _our_load, path, pair)))
+            theirs.append(_timed(functools.partial(_load_bytes, _raw_load, path, pair)))
+            arrays.append(_timed(functools.partial(_load_bytes, _arrays_load, path, pair)))
+        ratio = max(ours) / max(theirs)
+        worst_ratio = min(worst_ratio, ratio)
+        nbytes = _load_bytes(_raw_load, path, pair)
+        print(
+            f"{what:<24}{nbytes / 2**20:>6.0f}{max(ours):>10.0f}{max(theirs):>9.0f}"
+            f"{ratio:>7.2f}{'>=' + str(_LOAD_GOAL):>7}{max(arrays) / max(theirs):>12.2f}"
+            f"{_frame_seconds(path, args.repeats) * 1e3:>9.0f}",
+            flush=True,
+        )
+    print(
+        "arrays only: load_hisscube's reads and unit change without its metadata frame;\n"
+        "frame ms: the per-object metadata (labels, FLAG) every load builds\n"
+    )
+    header = (
+        f"{'peak RSS - RSS before':<24}{'MB':>6}{'1st load':>10}{'2nd load':>10}"
+        f"{'raw 1st':>9}{'raw 2nd':>9}{'goal':>7}{'process/MB':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    for what, pair in zip(names, pairs):
+        rss = {side: _child_rss(side, path, *pair) for side in _SIDES}
+        first, second = rss["ours"]
+        worst_rss = max(worst_rss, _extra(first))
+        print(
+            f"{what:<24}{first['bytes'] / 2**20:>6.0f}{_extra(first):>9.2f}x"
+            f"{_extra(second):>9.2f}x{_extra(rss['raw'][0]):>8.2f}x"
+            f"{_extra(rss['raw'][1]):>8.2f}x{'<=' + str(_RSS_GOAL):>7}"
+            f"{first['peak'] / first['bytes']:>11.2f}x",
+            flush=True,
+        )
+    print(
+        "over the bytes of the arrays returned, in a fresh process after its imports; the 1st\n"
+        "load also pays the HDF5 libraries' one-time set-up (h5py's and PyTables'), a few\n"
+        "tens of MB; process/MB: the whole process's peak (Python, torch) over the arrays"
+    )
+    print(
+        f"\nload_hisscube: worst throughput ratio {worst_ratio:.2f} (goal >= {_LOAD_GOAL}), "
+        f"worst extra RSS of a 1st load {worst_rss:.2f}x the arrays (goal <= {_RSS_GOAL})"
+    )
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:  # a fresh process for one load's RSS
+        side, path, image_zoom, spectrum_zoom = argv[1:5]
+        return _child(side, path, int(image_zoom), int(spectrum_zoom))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cube", default=None, help="cube to read (built there if missing)")
+    parser.add_argument("--n-objects", type=int, default=2048, help="objects of a new cube")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--section",
+        choices=("all", "batches", "load"),
+        default="all",
+        help="the batch reader, load_hisscube, or both",
+    )
+    args = parser.parse_args(argv)
+
+    path = Path(args.cube or os.path.join(tempfile.mkdtemp(), "bench_io.h5"))
+    if not path.exists():
+        print(f"building {path} ({args.n_objects} objects) ...", flush=True)
+        make_synthetic_cube(path, n_objects=args.n_objects, random_state=0)
+    with HiSSCube(path) as cube:
+        n = cube.n_objects
+    print(
+        f"cube: {path} ({n} objects, {path.stat().st_size / 2**30:.2f} GiB), "
+        f"batch size {args.batch_size}"
+    )
+    print(f"h5py {h5py.__version__}, HDF5 {h5py.version.hdf5_version}\n")
+    if args.section in ("all", "batches"):
+        _batches_section(path, args)
+    if args.section == "all":
+        print()
+    if args.section in ("all", "load"):
+        _load_section(path, args)
 
 
 if __name__ == "__main__":

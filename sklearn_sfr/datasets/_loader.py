@@ -18,15 +18,27 @@ UNITS = ("sdss", "cube")
 _SPECTRUM_SDSS_SCALE = 1e17
 
 
+#: Image value per nanomaggy of each band (u, g, r, i, z) and the spectra's factor, float32.
+_PER_NMGY32 = np.array([IMAGE_UNIT_PER_NMGY[b] for b in BAND_NAMES], dtype=np.float32)
+_SPECTRUM_SDSS_SCALE32 = np.float32(_SPECTRUM_SDSS_SCALE)
+
+
 def _to_sdss_units(arrays):
-    """Cube values to nanomaggies (images) and 1e-17 erg/s/cm2/A (spectra), in place."""
-    per_nmgy = np.array([IMAGE_UNIT_PER_NMGY[b] for b in BAND_NAMES], dtype=np.float64)
+    """Cube values to nanomaggies (images) and 1e-17 erg/s/cm2/A (spectra), in place.
+
+    One float32 operation per value, written into the arrays themselves (float32 arrays that
+    this load has just read): no float64 temporary, no copy. The result is within one float32
+    rounding of the float64 arithmetic it replaces (``x / per_nmgy``, ``x * 1e17``, rounded to
+    float32): at most one unit in the last place apart, NaN and infinities unchanged.
+    """
     for key in ("image", "image_error"):
         if key in arrays:
-            arrays[key] = (arrays[key] / per_nmgy[None, :, None, None]).astype(np.float32)
+            a = arrays[key]
+            np.divide(a, _PER_NMGY32[:, None, None], out=a)
     for key in ("spectrum", "spectrum_error"):
         if key in arrays:
-            arrays[key] = (arrays[key] * _SPECTRUM_SDSS_SCALE).astype(np.float32)
+            a = arrays[key]
+            np.multiply(a, _SPECTRUM_SDSS_SCALE32, out=a)
 
 
 _DESCR = """HiSS-Cube multi-modal SDSS sample
@@ -87,10 +99,10 @@ def _flag_rows(frame, flag, cube=None):
     all missing, infinite, or no object with the flag) is an error naming the file and the
     FLAG column, never an empty result.
     """
-    from ..preprocessing._flag import flag_mask
-
     if flag is None:
         return np.arange(len(frame))
+    from ..preprocessing._flag import flag_mask  # imports scikit-image: only when filtering
+
     keep = np.atleast_1d(np.asarray(flag))
     if keep.dtype.kind not in "iuf":
         raise TypeError(f"flag must be None, an int or a sequence of ints, got {flag!r}")
@@ -267,8 +279,10 @@ def load_hisscube(
                 arrays["image_error"] = cube.read_image_errors(keep, zoom=image_zoom)
         if "spectrum" in modalities:
             arrays["spectrum"] = cube.read_spectra(keep, level=spectrum_zoom)
-            if with_errors:
-                arrays["spectrum_error"] = cube.read_spectrum_errors(keep, level=spectrum_zoom)
+            if with_errors:  # masked where the spectra just read are NaN: not read again
+                arrays["spectrum_error"] = cube._read_spectrum_errors(
+                    keep, spectrum_zoom, flux=arrays["spectrum"]
+                )
         if units == "sdss":
             _to_sdss_units(arrays)
         # Metadata keys ride along so that cross-validation slices them with the rows:

@@ -122,19 +122,35 @@ def _index_rows(index, n):
     return uniq, inverse, scalar
 
 
+#: The most a read holds besides its output: scattered rows (a FLAG selection), another stored
+#: dtype than float32, or reference tables are read a window of whole chunks at a time into a
+#: buffer of about this size, never as one slab of the whole run.
+_WINDOW_BYTES = 4 << 20
+
+
+def _window_rows(ds, chunk):
+    """Rows per read window: whole chunks, about ``_WINDOW_BYTES`` (at least one chunk)."""
+    row_bytes = max(1, int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize)
+    return max(chunk, _WINDOW_BYTES // row_bytes // chunk * chunk)
+
+
 def _read_rows(ds, rows, gap=None, dest=None, dtype=None):
     """Read sorted unique ``rows`` of ``ds`` along axis 0 with contiguous reads.
 
     Runs of rows closer than one chunk are read as one slab and subselected, so a batch costs a
     few large reads rather than one read per row. ``dest`` (a permutation) puts the row read
     ``k``-th at output position ``dest[k]``: a shuffled batch lands in its order straight from
-    the slab, without a second copy.
+    the slab, without a second copy. Without ``dest`` a run of consecutive rows goes straight
+    into the output, and other runs (scattered rows, or ``dtype`` not the stored one: cast as
+    ``astype`` casts) go through one reused buffer of about ``_WINDOW_BYTES``, so that nothing
+    but the output grows with the number of rows.
     """
     out = np.empty((rows.size, *ds.shape[1:]), dtype=ds.dtype if dtype is None else dtype)
     if rows.size == 0:
         return out
+    chunk = ds.chunks[0] if ds.chunks else 64
     if gap is None:
-        gap = ds.chunks[0] if ds.chunks else 64
+        gap = chunk
     breaks = np.flatnonzero(np.diff(rows) > gap) + 1
     if dest is not None and breaks.size == 0:
         # One slab holds the whole batch (the usual case: a batch within a chunk block):
@@ -146,19 +162,44 @@ def _read_rows(ds, rows, gap=None, dest=None, dtype=None):
         return np.take(ds[lo : int(rows[-1]) + 1], source, axis=0, out=out, mode="clip")
     starts = np.concatenate([[0], breaks])
     stops = np.concatenate([breaks, [rows.size]])
+    step = _window_rows(ds, chunk)
+    buffer = None  # one window buffer for every run that needs one
     for a, b in zip(starts, stops):
         lo, hi = int(rows[a]), int(rows[b - 1]) + 1
         consecutive = hi - lo == b - a
         if dest is not None:
             slab = ds[lo:hi]
             out[dest[a:b]] = slab if consecutive else slab[rows[a:b] - lo]
-        elif consecutive:
+        elif consecutive and out.dtype == ds.dtype:
             # A run of consecutive rows: straight into the output, no intermediate copy.
             ds.read_direct(out, np.s_[lo:hi], np.s_[a:b])
         else:
-            slab = ds[lo:hi]
-            out[a:b] = slab[rows[a:b] - lo]
+            if buffer is None:
+                span = int(rows[-1]) - int(rows[a]) + 1  # no later run's window is longer
+                buffer = np.empty((min(step, span), *ds.shape[1:]), dtype=ds.dtype)
+            _read_run(ds, rows[a:b], out[a:b], step, buffer)
     return out
+
+
+def _read_run(ds, rows, out, step, buffer):
+    """Sorted ``rows`` (one run) of ``ds`` into ``out``, one window of file rows (aligned on
+    multiples of ``step``: whole chunks) at a time through ``buffer``."""
+    lo, hi = int(rows[0]), int(rows[-1]) + 1
+    i = 0
+    for start in range(lo - lo % step, hi, step):
+        w0, w1 = max(start, lo), min(start + step, hi)
+        j = int(np.searchsorted(rows, w1))
+        if j == i:
+            continue
+        window = buffer[: w1 - w0]
+        ds.read_direct(window, np.s_[w0:w1], np.s_[0 : w1 - w0])
+        if j - i == w1 - w0:  # every row of the window
+            out[i:j] = window
+        elif window.dtype == out.dtype:
+            np.take(window, rows[i:j] - w0, axis=0, out=out[i:j], mode="clip")
+        else:
+            out[i:j] = window[rows[i:j] - w0]
+        i = j
 
 
 def _shuffled_rows(index, n):
@@ -392,10 +433,10 @@ class HiSSCube:
                 out = _read_rows(ds, rows, gap, dest=shuffled[1], dtype=dtype)
                 return out.astype(np.float32, copy=False), index, None, False
             rows, inverse, scalar = _index_rows(index, self.n_objects)
-            out = _read_rows(ds, rows, gap, dtype=dtype)
+            # float32 from the start: another stored dtype is cast window by window.
+            out = _read_rows(ds, rows, gap, dtype=np.float32)
         except (OSError, RuntimeError) as exc:
             raise self._read_error(name, exc, rows) from exc
-        out = out.astype(np.float32, copy=False)
         if inverse is not None:
             out = out[inverse]
         return (out[0] if scalar else out), rows, inverse, scalar
@@ -729,11 +770,19 @@ class HiSSCube:
         name = f"dense_cube/{zoom}/ml_image/image_cutout_refs"
         if name not in self._file:
             return images
+        ds = self._compound(name)
+        # Whether slot 1 is filled, a few MiB of objects at a time: one object's references
+        # are 5 x 200 x 88 bytes, so the whole table would weigh 88 kB an object.
+        row_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:]))
+        step = max(1, _WINDOW_BYTES // max(1, row_bytes))
+        multi = [np.empty(0, dtype=np.intp)]
         try:
-            second = _read_rows(self._compound(name), rows)[:, :, 1]["ds_path"]
+            for i in range(0, rows.size, step):
+                second = _read_rows(ds, rows[i : i + step])[:, :, 1]["ds_path"]
+                multi.append(i + np.flatnonzero((second != b"").any(axis=1)))
         except (OSError, RuntimeError) as exc:
             raise self._read_error(name, exc, rows) from exc
-        multi = np.flatnonzero((second != b"").any(axis=1))
+        multi = np.concatenate(multi)
         if multi.size == 0:
             return images
         images = np.array(images, copy=True)
@@ -786,14 +835,29 @@ class HiSSCube:
 
     def read_spectrum_errors(self, index=None, level=0):
         """1-sigma errors of the spectra; NaN where the pixel is masked."""
+        return self._read_spectrum_errors(index, level)
+
+    def _read_spectrum_errors(self, index, level, flux=None):
+        """:meth:`read_spectrum_errors`; ``flux``, the spectra of the same ``index`` already
+        read (in any unit), spares reading them again."""
         self._check_zoom(level, "level")
         err, *_ = self._read(
             f"dense_cube/{level}/ml_spectrum/errors", index, (n_wavelength(level),)
         )
-        flux = self.read_spectra(index, level)
+        if flux is None:
+            flux = self.read_spectra(index, level)
+        err = np.ascontiguousarray(err)  # already is: the reshapes below are views
         # The reference's stack gives error 0 where every input was masked (flux NaN):
-        # that is "no measurement", not "no error".
-        return np.where(np.isnan(flux) & (err == 0), np.float32(np.nan), err)
+        # that is "no measurement", not "no error". In place, a window of rows at a time
+        # (the masks stay small); err is this call's own array.
+        flat_err, flat_flux = err.reshape(-1, err.shape[-1]), flux.reshape(-1, flux.shape[-1])
+        step = max(1, _WINDOW_BYTES // max(1, flat_err[:1].nbytes))
+        for i in range(0, flat_err.shape[0], step):
+            e = flat_err[i : i + step]
+            masked = np.isnan(flat_flux[i : i + step])
+            masked &= e == 0
+            e[masked] = np.nan
+        return err
 
     # -- batches ----------------------------------------------------------------------------
     def _batch_datasets(self, modalities, image_zoom, spectrum_level):
@@ -926,27 +990,7 @@ class HiSSCube:
         round in numpy and give the object another spectrum's label).
         """
         name = _SPECTRUM_REFS
-        refs = self._read_whole(name, np.s_[: self.n_objects], ("ds_path", "ds_slice_idx"))
-        if refs.ndim != 2:
-            raise HiSSCubeFormatError(
-                f"{self.path}: {name} has shape {refs.shape}, expected (n, slots)"
-            )
-        if refs.shape[0] < self.n_objects:  # objects without references: labels lost
-            raise HiSSCubeFormatError(
-                f"{self.path}: {name} has {refs.shape[0]} rows but the cube has "
-                f"{self.n_objects} objects"
-            )
-        filled = refs["ds_path"] != b""
-        # Readers stop at the first empty slot.
-        filled &= np.cumprod(filled, axis=1).astype(bool)
-        if self.n_objects and not filled[:, 0].all():
-            bad = int(np.flatnonzero(~filled[:, 0])[0])
-            raise HiSSCubeFormatError(
-                f"{self.path}: {name}[{bad}] is empty, so that object has no spectrum"
-            )
-        obj, slot = np.nonzero(filled)
-        paths, spectrum = refs["ds_path"][obj, slot], refs["ds_slice_idx"][obj, slot]
-        del refs
+        obj, slot, paths, spectrum = self._filled_references(name)
 
         def position(where):
             return f"{obj[where[0]]}, {slot[where[0]]}"
@@ -979,6 +1023,65 @@ class HiSSCube:
                 "object"
             )
         return pd.DataFrame({"object": obj, "order": slot, "spectrum": spectrum})
+
+    def _filled_references(self, name):
+        """``(object, slot, ds_path, ds_slice_idx)`` of every filled slot of the reference
+        table ``name`` (n, slots), up to each object's first empty slot; an object whose first
+        slot is empty is an error.
+
+        Read a block of objects at a time, and of each block only the slots up to the first
+        slot that no object of the block fills (usually one or two of the 200): the table
+        itself, 88 bytes a slot, is never held whole.
+        """
+        ds = self._compound(name, ("ds_path", "ds_slice_idx"))
+        n = self.n_objects
+        shape = (min(n, ds.shape[0]), *ds.shape[1:]) if ds.shape else ds.shape
+        if len(shape) != 2:
+            raise HiSSCubeFormatError(
+                f"{self.path}: {name} has shape {shape}, expected (n, slots)"
+            )
+        if shape[0] < n:  # objects without references: labels lost
+            raise HiSSCubeFormatError(
+                f"{self.path}: {name} has {shape[0]} rows but the cube has {n} objects"
+            )
+        n_slots = shape[1]
+        if n and not n_slots:
+            raise HiSSCubeFormatError(
+                f"{self.path}: {name}[0] is empty, so that object has no spectrum"
+            )
+        chunks = ds.chunks or (64, n_slots)
+        # A block is a few rows of chunks, up to 2 MiB of them, so that reading its slots
+        # a few at a time finds them in the chunk cache (4 MiB); chunks larger than that are
+        # read at once, all slots.
+        chunk_bytes = ds.dtype.itemsize * int(np.prod(chunks))
+        whole = chunk_bytes > 2 << 20
+        block_rows = chunks[0] * max(1, (2 << 20) // chunk_bytes)
+        parts = []
+        for lo in range(0, n, block_rows):
+            hi = min(lo + block_rows, n)
+            k = n_slots if whole else min(n_slots, 2)
+            while True:
+                try:
+                    block = ds[lo:hi, :k]
+                except (OSError, RuntimeError) as exc:
+                    raise self._read_error(name, exc) from exc
+                filled = block["ds_path"] != b""
+                # Readers stop at the first empty slot.
+                filled &= np.cumprod(filled, axis=1).astype(bool)
+                if k == n_slots or not filled[:, -1].any():
+                    break
+                k = min(n_slots, 4 * k)
+            if not filled[:, 0].all():
+                bad = lo + int(np.flatnonzero(~filled[:, 0])[0])
+                raise HiSSCubeFormatError(
+                    f"{self.path}: {name}[{bad}] is empty, so that object has no spectrum"
+                )
+            o, sl = np.nonzero(filled)
+            parts.append((o + lo, sl, block["ds_path"][o, sl], block["ds_slice_idx"][o, sl]))
+        if not parts:
+            paths = np.empty(0, dtype=ds.dtype["ds_path"])
+            return np.empty(0, np.intp), np.empty(0, np.intp), paths, np.empty(0, np.int64)
+        return tuple(np.concatenate(p) for p in zip(*parts))
 
     def _read_table(self, key, what):
         """A pandas table stored in the cube, with errors that name the file and the key."""

@@ -7,9 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sklearn_sfr.datasets import HiSSCube, HiSSCubeWriter, load_hisscube, write_hisscube
+from sklearn_sfr.datasets import HiSSCube, HiSSCubeWriter, _reader, load_hisscube, write_hisscube
 from sklearn_sfr.datasets._layout import (
+    BAND_NAMES,
     CUTOUT_SIZES,
+    IMAGE_UNIT_PER_NMGY,
     derive_image_level,
     derive_spectrum_level,
     float_compress,
@@ -17,6 +19,7 @@ from sklearn_sfr.datasets._layout import (
     n_wavelength,
     wavelength_grid,
 )
+from sklearn_sfr.datasets._loader import _to_sdss_units
 from tests.conftest import file_state, make_arrays
 
 
@@ -293,3 +296,119 @@ def test_shuffled_batches_of_distinct_rows_match_full_read(written, order, size,
             np.testing.assert_array_equal(read(index, zoom=zoom), read(zoom=zoom)[index])
         for read in (cube.read_spectra, cube.read_spectrum_errors):
             np.testing.assert_array_equal(read(index, level=zoom), read(level=zoom)[index])
+
+
+# -- load_hisscube's in-memory path: no copies, the same values ---------------------------------
+def _old_sdss_units(arrays):
+    """The float64 conversion that ``_to_sdss_units`` replaced, kept as the reference."""
+    per_nmgy = np.array([IMAGE_UNIT_PER_NMGY[b] for b in BAND_NAMES], dtype=np.float64)
+    out = {}
+    for key in ("image", "image_error"):
+        if key in arrays:
+            out[key] = (arrays[key] / per_nmgy[None, :, None, None]).astype(np.float32)
+    for key in ("spectrum", "spectrum_error"):
+        if key in arrays:
+            out[key] = (arrays[key] * 1e17).astype(np.float32)
+    return out
+
+
+_FLOAT32 = st.floats(width=32, allow_nan=True, allow_infinity=True, allow_subnormal=True)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(_FLOAT32, min_size=5 * 2 * 2, max_size=5 * 2 * 2),
+    st.lists(_FLOAT32, min_size=1, max_size=40),
+    st.sampled_from([1e-40, 1e-17, 1.0]),
+)
+def test_sdss_units_in_place_equal_the_float64_conversion(image, spectrum, scale):
+    """In place, float32 only, and within one unit in the last place of the old float64
+    division (NaN and infinities where they were)."""
+    arrays = {
+        "image": (np.array(image, dtype=np.float32).reshape(1, 5, 2, 2) * np.float32(scale)),
+        "spectrum": np.array(spectrum, dtype=np.float32)[None, :] * np.float32(scale),
+    }
+    arrays["image_error"] = np.abs(arrays["image"][::-1]).copy()
+    arrays["spectrum_error"] = np.abs(arrays["spectrum"]).copy()
+    with np.errstate(all="ignore"):
+        expected = _old_sdss_units(arrays)
+        before = {key: a for key, a in arrays.items()}
+        _to_sdss_units(arrays)
+    for key, got in arrays.items():
+        assert got is before[key] and got.dtype == np.float32  # the same array, changed in place
+        want = expected[key]
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        finite = np.isfinite(want) & np.isfinite(got)
+        np.testing.assert_array_max_ulp(got[finite], want[finite], maxulp=1)
+        # inf only where the old result overflowed too, or one rounding from it
+        edge = np.isinf(got) != np.isinf(want)
+        finite_one = np.where(np.isinf(got), want, got)[edge]
+        assert np.all(np.abs(finite_one) > 3.4e38)
+
+
+def test_load_hisscube_arrays_match_the_reader(written):
+    path, _ = written
+    cube_units = load_hisscube(path, flag=None, with_errors=True, units="cube")
+    sdss = load_hisscube(path, flag=None, with_errors=True)
+    with HiSSCube(path) as cube:
+        np.testing.assert_array_equal(cube_units.X["image"], cube.read_images())
+        np.testing.assert_array_equal(cube_units.X["image_error"], cube.read_image_errors())
+        np.testing.assert_array_equal(cube_units.X["spectrum"], cube.read_spectra())
+        # The spectrum errors are masked with the spectra already read, not read twice.
+        np.testing.assert_array_equal(cube_units.X["spectrum_error"], cube.read_spectrum_errors())
+    expected = _old_sdss_units(cube_units.X)
+    for key, want in expected.items():
+        got = sdss.X[key]
+        assert got.dtype == np.float32 and got.flags.c_contiguous and got.flags.owndata
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        ok = np.isfinite(want)
+        np.testing.assert_array_max_ulp(got[ok], want[ok], maxulp=1)
+
+
+@pytest.fixture(scope="module")
+def small_chunks(tmp_path_factory):
+    """Datasets of 3-row chunks in three dtypes, to read through many windows."""
+    path = tmp_path_factory.mktemp("chunks") / "chunks.h5"
+    rng = np.random.default_rng(0)
+    data = {
+        "f4": rng.normal(size=(50, 2, 3)).astype(np.float32),
+        "f8": rng.normal(0, 1e39, size=(50, 2, 3)),  # beyond float32: inf after the cast
+        "i2": rng.integers(-1000, 1000, size=(50, 2, 3)).astype(np.int16),
+    }
+    with h5py.File(path, "w") as f:
+        for name, values in data.items():
+            f.create_dataset(name, data=values, chunks=(3, 2, 3))
+    return path, data
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sets(st.integers(0, 49), max_size=50),
+    st.sampled_from(["f4", "f8", "i2"]),
+    st.sampled_from([1, 30, 100, 4 << 20]),
+)
+def test_windowed_reads_equal_numpy_indexing(small_chunks, rows, name, window):
+    """Scattered rows, and stored dtypes other than float32, go through a window buffer of
+    about _WINDOW_BYTES (here down to one chunk): the values are numpy's ``astype``."""
+    path, data = small_chunks
+    rows = np.array(sorted(rows), dtype=np.int64)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_reader, "_WINDOW_BYTES", window)
+        with h5py.File(path, "r") as f, np.errstate(over="ignore"):
+            got = _reader._read_rows(f[name], rows, dtype=np.float32)
+            want = data[name][rows].astype(np.float32)
+    assert got.dtype == np.float32 and got.shape == (rows.size, 2, 3)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_many_spectra_per_object_are_all_found(tmp_path):
+    # Reference slots are read a few at a time (2, then 8, then 32): nine spectra need three.
+    arrays = make_arrays(n=3, n_spectra=11)
+    target = np.array([0] * 9 + [1, 2])
+    path = tmp_path / "many.h5"
+    write_hisscube(path, spectrum_target=target, **arrays)
+    with HiSSCube(path) as cube:
+        links = cube._spectrum_rows
+        assert list(cube.read_frame()["n_spectra"]) == [9, 1, 1]
+    assert sorted(links.loc[links["object"] == 0, "spectrum"]) == list(range(9))
+    assert list(links.loc[links["object"] == 0, "order"]) == list(range(9))
