@@ -2,7 +2,7 @@
 
 Builds a synthetic cube of a few thousand objects inside the report folder (``cube.h5``, so
 that ``sklearn-sfr report``, ``info`` and a rerun work on it) or uses the given one, and runs
-the ``--quick`` study on it (:func:`sklearn_sfr.experiments._report.run_study`):
+the ``--quick`` study on it (:func:`sklearn_sfr.experiments.run_study`):
 decision-tree baselines, image vs spectrum vs fusion, the fusion strategies, the resolution
 trade-off, the FLAG filter and object isolation, with tiny networks and few epochs. The report
 folder holds report.md/html, CSVs, figures and config.json, as ``sklearn-sfr study`` writes.
@@ -45,7 +45,7 @@ def run_demo(
     Returns
     -------
     dict
-        What :func:`~sklearn_sfr.experiments._report.run_study` returns.
+        What :func:`~sklearn_sfr.experiments.run_study` returns.
     """
     from .datasets import make_synthetic_cube
     from .experiments._report import STUDIES, _check_study, _run_into, conclusion_lines

@@ -512,34 +512,6 @@ def _add_scene_parser(sub):
 
 
 # -- tune ------------------------------------------------------------------------------------
-def _tune_study(url, study_name, config):
-    """Create or open the study; refuse to continue one tuned on another configuration."""
-    import optuna
-
-    from .model_selection._search import _open_study
-
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" log line
-    try:
-        # The library's one study opener (with the retry for workers racing to create it).
-        study, _ = _open_study(url, study_name)
-    except ValueError as exc:
-        raise _UserError(str(exc)) from exc
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    before = study.user_attrs.get("sklearn_sfr_tune")
-    if before is not None and study.trials:
-        changed = {k: (before.get(k), v) for k, v in config.items() if before.get(k) != v}
-        if changed:
-            diff = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
-            raise _UserError(
-                f"the study {study_name!r} was tuned with another configuration ({diff}); "
-                "its scores would not compare: use another --study-name"
-            )
-    study.set_user_attr("sklearn_sfr_tune", config)
-    return study
-
-
 def _deprecated_zoom_options(args):
     """``--image-size PX`` and ``--spectrum-level L`` (earlier releases) still work, with a
     warning naming the option that replaces them."""
@@ -563,142 +535,39 @@ def _deprecated_zoom_options(args):
         )
 
 
-def _sqlite_file(url):
-    """The file of a ``sqlite:///`` storage URL, or None for a server database."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url == prefix + ":memory:":
-        return None
-    return Path(url[len(prefix) :].split("?", 1)[0])
-
-
-def _inside(path, folder):
-    path, folder = Path(path).resolve(), Path(folder).resolve()
-    return path == folder or folder in path.parents
-
-
 def _cmd_tune(args):
-    import json
-    import shutil
+    from .model_selection import tune
 
-    from sklearn.model_selection import KFold
-
-    from .datasets import load_hisscube
-    from .datasets._layout import CUTOUT_SIZES
-    from .model_selection import (
-        OptunaSearchCV,
-        default_search_space,
-        make_model,
-        model_modalities,
-        storage_url,
-    )
-    from .model_selection._search import _shown_url
-    from .utils._io import write_csv_atomic, write_text_atomic
-    from .utils._outputs import (
-        add_to_manifest,
-        check_not_overlapping,
-        check_own_file,
-        ensure_output_folder,
-        read_marker,
-    )
-
-    _check_cube(args.cube)  # before anything is created: a bad cube leaves no empty --out
-    out = Path(args.out)
-    inputs = [args.cube]
-    storage_file = None
-    if args.storage:
-        url = storage_url(args.storage)
-        storage_file = _sqlite_file(url)
-        if storage_file is not None:
-            # Trials are written there: never into the cube, nor a storage inside --out.
-            check_not_overlapping(storage_file, [args.cube], what="--storage")
-            if not _inside(storage_file, out):
-                inputs.append(storage_file)
-    check_not_overlapping(out, inputs, what="--out")
-    for name in ("best_params.json", "trials.csv"):
-        if out.is_dir() and read_marker(out) is not None:
-            check_own_file(out, name)  # a user's file of that name in our folder
-    created = not out.exists()
-    name = args.estimator
     _deprecated_zoom_options(args)
-    size = CUTOUT_SIZES[args.image_zoom]
-    study_name = args.study_name or f"{name}-{size}px-level{args.spectrum_zoom}"
-    modalities = model_modalities(name)
-    data = load_hisscube(
-        args.cube,
-        image_zoom=args.image_zoom,
-        spectrum_zoom=args.spectrum_zoom,
-        flag=0,
-        modalities=modalities,
-    )
-    n = len(data.y)
-    if n < 2 * args.cv:
-        raise _UserError(f"{args.cube} has {n} FLAG=0 objects: too few for {args.cv}-fold CV")
-    config = {
-        "estimator": name,
-        # The keys earlier releases stored: their studies continue.
-        "image_size": size if "image" in modalities else None,
-        "spectrum_level": args.spectrum_zoom if "spectrum" in modalities else None,
-        "cv": args.cv,
-        "seed": args.seed,
-        "n_objects": n,
-        "scoring": "neg_root_mean_squared_error",
-    }
-    # The folder must be new, empty or ours before anything is written; if the storage
-    # cannot be opened, a folder this run created is removed again.
-    ensure_output_folder(out, kind="tune", inputs=inputs)
-    if not args.storage:
-        url = storage_url(out / "optuna.db")
-        storage_file = out / "optuna.db"
-    new_storage = storage_file is not None and not storage_file.exists()
     try:
-        study = _tune_study(url, study_name, config)
-    except BaseException:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    if new_storage and _inside(storage_file, out):
-        add_to_manifest(out, [storage_file.resolve().relative_to(out.resolve())], kind="tune")
-    shown = _shown_url(url)
-    n_before = len(study.trials)
-    if not args.quiet:
-        print(
-            f"{n} FLAG=0 objects from {args.cube}; tuning {name!r} with {args.cv}-fold CV, "
-            f"study {study_name!r} in {shown} ({n_before} earlier trials)",
-            flush=True,
+        result = tune(
+            args.cube,
+            args.estimator,
+            n_trials=args.n_trials,
+            out=args.out,
+            storage=args.storage or None,
+            study_name=args.study_name,
+            image_zoom=args.image_zoom,
+            spectrum_zoom=args.spectrum_zoom,
+            cv=args.cv,
+            timeout=args.timeout,
+            random_state=args.seed,
+            heartbeat_interval=args.heartbeat or None,
+            verbose=0 if args.quiet else 1,
         )
-    search = OptunaSearchCV(
-        make_model(name, random_state=args.seed),
-        default_search_space(name),
-        # Shuffled folds: cube rows are in plate order, not random.
-        cv=KFold(args.cv, shuffle=True, random_state=args.seed),
-        scoring="neg_root_mean_squared_error",
-        n_trials=args.n_trials,
-        timeout=args.timeout,
-        storage=url,
-        study_name=study_name,
-        refit=False,
-        random_state=args.seed,
-        heartbeat_interval=args.heartbeat or None,
-        verbose=0 if args.quiet else 1,
-    )
-    t0 = time.perf_counter()
-    try:
-        search.fit(data.X, data.y)
     except Exception as exc:
         if not str(exc).startswith("no trial of the study"):
             raise
         raise _UserError(str(exc)) from exc  # every trial failed: say why, in one line
-    elapsed = time.perf_counter() - t0
 
-    trials = search.trials_dataframe()
-    states = trials["state"].value_counts().to_dict()
-    best = search.best_trial_
+    search, trials, states = result.search, result.trials, result.summary["states"]
     print(
-        f"study {study_name!r} in {shown}: {len(trials)} trials ({search.n_trials_} this run, "
-        f"{elapsed:.0f} s); " + ", ".join(f"{k.lower()} {v}" for k, v in sorted(states.items()))
+        f"study {result.study_name!r} in {result.storage}: {len(trials)} trials "
+        f"({search.n_trials_} this run, {result.elapsed:.0f} s); "
+        + ", ".join(f"{k.lower()} {v}" for k, v in sorted(states.items()))
     )
-    floor = "" if data.noise_floor is None else f" (noise floor {data.noise_floor:.3f} dex)"
-    print(f"best trial {best.number}: CV RMSE {-search.best_score_:.4f} dex{floor}")
+    floor = "" if result.noise_floor is None else f" (noise floor {result.noise_floor:.3f} dex)"
+    print(f"best trial {search.best_trial_.number}: CV RMSE {-search.best_score_:.4f} dex{floor}")
     for key, value in search.best_params_.items():
         print(f"  {key} = {value:.4g}" if isinstance(value, float) else f"  {key} = {value}")
     done = trials[trials["state"] == "COMPLETE"].copy()
@@ -708,23 +577,7 @@ def _cmd_tune(args):
     table.columns = [c.removeprefix("params_").removeprefix("model__") for c in table.columns]
     print("\nbest trials:")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-
-    summary = {
-        "study_name": study_name,
-        "storage": shown,
-        "estimator": name,
-        "best_trial": best.number,
-        "best_rmse": -search.best_score_,
-        "best_params": search.best_params_,
-        "noise_floor": data.noise_floor,
-        "n_trials": len(trials),
-        "states": states,
-        "config": config,
-    }
-    add_to_manifest(out, ["best_params.json", "trials.csv"], kind="tune")
-    write_text_atomic(out / "best_params.json", json.dumps(summary, indent=2) + "\n")
-    write_csv_atomic(trials, out / "trials.csv", index=False)
-    print(f"\nwrote {out / 'best_params.json'} and {out / 'trials.csv'}")
+    print(f"\nwrote {result.best_params_path} and {result.trials_path}")
 
 
 def _add_tune_parser(sub):
@@ -868,6 +721,9 @@ def build_parser():
     _add_scene_parser(sub)
 
     _add_tune_parser(sub)
+    from ._cli_models import add_parsers as _add_model_parsers
+
+    _add_model_parsers(sub)  # fit and predict
     for command in sub.choices.values():
         command.formatter_class = _HelpFormatter
     return parser

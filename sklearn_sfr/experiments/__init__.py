@@ -10,6 +10,8 @@ under random and blocked splits.
 
 from ._evaluate import SCORE_COLUMNS, evaluate_models, study_split
 from ._measure import Measure
+from ._persist import fit_model, load_model, predict_cube
+from ._report import STUDIES, render_report, run_study
 from ._scene import (
     REFERENCE_ACCURACY,
     SCENE_SCORE_COLUMNS,
@@ -19,17 +21,13 @@ from ._scene import (
     scene_summary,
 )
 from ._scene_report import write_scene_report
-from ._studies import (
-    BASELINE_MODELS,
-    NEURAL_MODELS,
-    baseline_study,
-    flag_study,
-    fusion_study,
-    has_neighbour,
-    isolation_study,
-    modality_study,
-    resolution_study,
-)
+from .studies._base import BASELINE_MODELS, NEURAL_MODELS
+from .studies.baseline import baseline_study
+from .studies.flag import flag_study
+from .studies.fusion import fusion_study
+from .studies.isolation import has_neighbour, isolation_study
+from .studies.modality import modality_study
+from .studies.resolution import resolution_study
 
 __all__ = [
     "BASELINE_MODELS",
@@ -37,15 +35,21 @@ __all__ = [
     "REFERENCE_ACCURACY",
     "SCENE_SCORE_COLUMNS",
     "SCORE_COLUMNS",
+    "STUDIES",
     "Measure",
     "baseline_study",
     "evaluate_models",
+    "fit_model",
     "flag_study",
     "fusion_study",
     "has_neighbour",
     "isolation_study",
+    "load_model",
     "modality_study",
+    "predict_cube",
+    "render_report",
     "resolution_study",
+    "run_study",
     "scene_models",
     "scene_splitter",
     "scene_study",

@@ -23,32 +23,31 @@ import pandas as pd
 from ..datasets._layout import CUTOUT_SIZES, n_wavelength
 from ..utils._io import write_csv_atomic, write_text_atomic
 from ..utils._outputs import OutputFolder
+from .studies import REGISTRY, StudyRun
 
-#: The studies ``run_study`` can run, in order.
-STUDIES = ("baseline", "modality", "fusion", "resolution", "flag", "isolation")
+#: The studies ``run_study`` can run, in order (:data:`~.studies.REGISTRY`).
+STUDIES = tuple(REGISTRY)
 
-#: What ``--quick`` changes: small networks, few epochs, the two coarsest resolutions.
+#: The settings every study shares (each study adds its own, see :class:`~.studies.Study`).
+_COMMON_SETTINGS = {
+    "image_zoom": 2,
+    "spectrum_zoom": 2,
+    "neural_params": {"max_epochs": 60},
+    "cv": None,
+    "test_size": 0.2,
+}
+
+#: What ``--quick`` changes: small networks, few epochs, and each study's own quick settings
+#: (the two coarsest resolutions, short pretraining).
 QUICK_SETTINGS = {
     "neural_params": {"max_epochs": 3, "width": 8, "embed_dim": 16, "batch_size": 64},
-    "contrastive_params": {"pretrain_epochs": 2},
-    "image_zooms": (2, 3),
-    "spectrum_zooms": (2, 3),
+    **{k: v for study in REGISTRY.values() for k, v in study.quick_settings.items()},
 }
 
 #: The full study's settings (every one can be overridden in ``run_study``).
 FULL_SETTINGS = {
-    "image_zoom": 2,
-    "spectrum_zoom": 2,
-    "neural_params": {"max_epochs": 60},
-    "contrastive_params": {},
-    "cv": None,
-    "image_zooms": (0, 1, 2, 3),
-    "spectrum_zooms": (0, 1, 2, 3),
-    "resolution_model": "fusion",
-    "resolution_params": {"fusion": "intermediate"},
-    "flag_models": ("tree-lines", "tree-photometry", "fusion"),
-    "isolation_models": ("tree-photometry", "image"),
-    "test_size": 0.2,
+    **_COMMON_SETTINGS,
+    **{k: v for study in REGISTRY.values() for k, v in study.settings.items()},
 }
 
 _TABLE_COLUMNS = [
@@ -183,27 +182,9 @@ def summary_table(scores, keys=("model",)):
     return table.sort_values("rmse", kind="stable").reset_index(drop=True)
 
 
-def _best(table):
-    return table.loc[table["rmse"].idxmin()]
-
-
-#: Differences of test RMSE below this fraction of the RMSE are not called a gain or a loss:
-#: a test RMSE on n objects has a standard error of about RMSE / sqrt(2 n), 1.5 % for the
-#: 2,200 test objects of the default cube.
-NEGLIGIBLE = 0.01
-
-
-def _verdict(gain, reference):
-    """ "helps" / "does not help" for an RMSE ``gain`` (positive: better), or "makes no clear
-    difference" when it is below :data:`NEGLIGIBLE` of ``reference``."""
-    if abs(gain) < NEGLIGIBLE * reference:
-        return "makes no clear difference"
-    return "helps" if gain > 0 else "does not help"
-
-
 def conclusions(tables):
-    """Sentences answering the study's questions, computed from the summary tables."""
-    out = []
+    """Sentences answering the study's questions, computed from the summary tables (each
+    study words its own, :meth:`~.studies.Study.conclusions`)."""
     floor = next((t["noise_floor"].iloc[0] for t in tables.values() if len(t)), np.nan)
 
     def dex(row):
@@ -213,82 +194,7 @@ def conclusions(tables):
             f"RMSE {row['rmse']:.3f} dex ({row['rmse'] / floor:.2f} x the noise floor {floor:.3f})"
         )
 
-    if "modality" in tables:
-        t = tables["modality"]
-        single = t[t["modality"] != "both"]
-        both = t[t["modality"] == "both"]
-        if "fusion" in tables:  # every fused model of the run competes, not only one strategy
-            both = pd.concat([both, tables["fusion"]], ignore_index=True)
-        if len(single) and len(both):
-            s, b = _best(single), _best(both)
-            verdict = _verdict(s["rmse"] - b["rmse"], s["rmse"])
-            out.append(
-                f"**Modalities**: the best single modality is {s['model']} ({dex(s)}); fusion "
-                f"{verdict}: {b['model']} reaches {dex(b)}, {b['rmse'] - s['rmse']:+.3f} dex."
-            )
-            ranking = ", ".join(f"{r['model']} {r['rmse']:.3f}" for _, r in t.iterrows())
-            out.append(f"Modality ranking (test RMSE, dex): {ranking}.")
-    if "fusion" in tables and len(tables["fusion"]):
-        t = tables["fusion"]
-        b = _best(t)
-        ranking = ", ".join(f"{r['fusion']} {r['rmse']:.3f}" for _, r in t.iterrows())
-        out.append(f"**Fusion strategy**: {b['fusion']} wins with {dex(b)}; ranking {ranking}.")
-    if "baseline" in tables and len(tables["baseline"]):
-        b = _best(tables["baseline"])
-        out.append(f"**Decision-tree baselines**: best is {b['model']} with {dex(b)}.")
-    if "resolution" in tables and len(tables["resolution"]):
-        t = tables["resolution"]
-        b = _best(t)
-        # The cheapest configuration whose RMSE is within 2 % of the best.
-        good = t[t["rmse"] <= 1.02 * b["rmse"]].sort_values("fit_time")
-        c = good.iloc[0]
-        best = (
-            f"**Resolution**: the most accurate pair is {b['image_size']} px images x "
-            f"{b['spectrum_length']} px spectra ({dex(b)}, fit {b['fit_time']:.0f} s)"
-        )
-        if (c["image_size"], c["spectrum_length"]) == (b["image_size"], b["spectrum_length"]):
-            out.append(f"{best}, and no pair within 2 % of it fits faster: it is the one worth "
-                       "its cost.")  # fmt: skip
-        else:
-            out.append(
-                f"{best}; the cheapest within 2 % of it is {c['image_size']} px x "
-                f"{c['spectrum_length']} px (RMSE {c['rmse']:.3f}, fit {c['fit_time']:.0f} s, "
-                f"{b['fit_time'] / max(c['fit_time'], 1e-9):.1f}x faster): that is the one "
-                "worth its cost."
-            )
-        finest = t.sort_values(["image_size", "spectrum_length"]).iloc[-1]
-        out.append(
-            f"The finest pair ({finest['image_size']} px x {finest['spectrum_length']} px) "
-            f"reaches RMSE {finest['rmse']:.3f} in {finest['fit_time']:.0f} s, "
-            f"{finest['fit_time'] / max(c['fit_time'], 1e-9):.1f}x the fit time of the pair "
-            "worth its cost."
-        )
-    if "flag" in tables and len(tables["flag"]):
-        t = tables["flag"]
-        for model, group in t.groupby("model", sort=False):
-            rmse = group.set_index("trained_on")["rmse"]
-            if {"FLAG=0", "all labelled"} <= set(rmse.index):
-                diff = rmse["all labelled"] - rmse["FLAG=0"]
-                verdict = _verdict(diff, rmse["FLAG=0"])
-                out.append(
-                    f"**FLAG filter** ({model}, scored on FLAG=0): trained on FLAG=0 "
-                    f"{rmse['FLAG=0']:.3f}, on all labelled objects {rmse['all labelled']:.3f}: "
-                    f"the filter {verdict} ({diff:+.3f} dex for training on everything)."
-                )
-    if "isolation" in tables and len(tables["isolation"]):
-        t = tables["isolation"]
-        sub = t[t["objects"] == "with neighbour"]
-        for model, group in sub.groupby("model", sort=False):
-            rmse = group.set_index("isolation")["rmse"]
-            if {"none", "ObjectIsolator"} <= set(rmse.index):
-                diff = rmse["ObjectIsolator"] - rmse["none"]
-                verdict = _verdict(-diff, rmse["none"])
-                out.append(
-                    f"**Object isolation** ({model}, objects with a neighbour): "
-                    f"{rmse['none']:.3f} without, {rmse['ObjectIsolator']:.3f} with "
-                    f"ObjectIsolator: isolation {verdict} ({diff:+.3f} dex)."
-                )
-    return out
+    return [line for study in REGISTRY.values() for line in study.conclusions(tables, dex)]
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -343,107 +249,26 @@ def _eda_figures(cube, data, folder):
 
 
 def _comparison_frame(name, scores):
-    """The rows of the comparison figure, and what they show (for the caption).
-
-    The cross-validation folds where they were run (their mean and spread), else the test
-    split: never both, whose average would be neither score. The FLAG and isolation studies
-    label each model with its configuration; the isolation study shows the objects with a
-    neighbour, or all objects when no test object has one."""
-    frame = scores
-    if name in ("flag", "isolation"):
-        frame = frame.assign(model=frame["model"] + " / " + frame.iloc[:, 1].astype(str))
-    which = ""
-    if name == "isolation":
-        if (frame["objects"] == "with neighbour").any():
-            frame, which = (
-                frame[frame["objects"] == "with neighbour"],
-                ", objects with a neighbour",
-            )
-        else:
-            frame, which = frame[frame["objects"] == "all"], ", all objects (none has a neighbour)"
-    if (frame["split"] == "cv").any():
-        return frame[frame["split"] == "cv"], f"cross-validated RMSE (mean ± std){which}"
-    return frame[frame["split"] == "test"], f"test RMSE{which}"
+    """The rows of study ``name``'s comparison figure and its caption."""
+    return REGISTRY[name].comparison_frame(scores)
 
 
 def _result_figures(name, scores, predictions, data, folder):
-    from ..plotting import (
-        plot_model_comparison,
-        plot_pareto,
-        plot_predicted_vs_true,
-        plot_residuals,
-        plot_resolution_heatmap,
-        save_figure,
-    )
-
-    figures = {}
-    floor = data.noise_floor if data is not None else None
-    if name == "resolution":
-        fig = plot_resolution_heatmap(
-            scores[scores["split"] == "test"], value=["rmse", "fit_time"], noise_floor=floor
-        )
-        figures["resolution_heatmap"] = (
-            save_figure(fig, folder / "resolution_heatmap.png"),
-            "test RMSE and fit time for each image size x spectrum length",
-        )
-        fig = plot_pareto(scores[scores["split"] == "test"], cost="fit_time", value="rmse",
-                          noise_floor=floor)  # fmt: skip
-        figures["resolution_pareto"] = (
-            save_figure(fig, folder / "resolution_pareto.png"),
-            "accuracy against fit time, with the Pareto front",
-        )
-    else:
-        frame, what = _comparison_frame(name, scores)
-        fig = plot_model_comparison(frame, value="rmse", noise_floor=floor)
-        figures[f"{name}_comparison"] = (
-            save_figure(fig, folder / f"{name}_comparison.png"),
-            f"{name} study: {what}",
-        )
-    if name in ("modality", "fusion", "baseline") and len(predictions) and data is not None:
-        best = scores[scores["split"] == "test"].sort_values("rmse").iloc[0]["model"]
-        pred = predictions[predictions["model"] == best]
-        fig = plot_predicted_vs_true(
-            pred["y_true"], pred["y_pred"], noise_floor=floor, title=f"{best} (test)"
-        )
-        figures[f"{name}_predicted"] = (
-            save_figure(fig, folder / f"{name}_predicted_vs_true.png"),
-            f"predicted against true log SFR, best {name} model ({best})",
-        )
-        positions = pred["position"].to_numpy()
-        covariates = {"redshift": data.frame["Z"].to_numpy()[positions]}
-        if "true_log_mstar" in data.frame:
-            covariates["log stellar mass (truth)"] = data.frame["true_log_mstar"].to_numpy()[
-                positions
-            ]
-        fig = plot_residuals(pred["y_true"], pred["y_pred"], covariates)
-        figures[f"{name}_residuals"] = (
-            save_figure(fig, folder / f"{name}_residuals.png"),
-            f"residuals of {best} against redshift and mass",
-        )
+    """Study ``name``'s figures in ``folder``: name -> (path, caption)."""
     import matplotlib.pyplot as plt
 
+    figures = REGISTRY[name].figures(scores, predictions, data, folder)
     plt.close("all")
     return figures
 
 
 # -- the report ---------------------------------------------------------------------------------
-#: The columns that name a configuration in each study's summary table.
-_KEYS = {
-    "baseline": ["model"],
-    "modality": ["model", "modality"],
-    "fusion": ["model", "fusion"],
-    "resolution": ["model", "image_size", "spectrum_length"],
-    "flag": ["model", "trained_on"],
-    "isolation": ["model", "isolation", "objects"],
-}
-
-
 def _write_report(folder, data, scores, predictions, record, cube):
     """Summary tables, figures, ``report.md`` and ``report.html`` into ``folder``, from the
     studies' scores and predictions and the run's ``config.json`` record (``cube`` is where
     the cube is now)."""
     config, studies = record["settings"], record["studies"]
-    tables = {name: summary_table(scores[name], _KEYS[name]) for name in studies}
+    tables = {name: summary_table(scores[name], REGISTRY[name].keys) for name in studies}
     for name in studies:
         write_csv_atomic(tables[name], folder / f"{name}_summary.csv", index=False)
     figures = _eda_figures(cube, data, folder)
@@ -521,6 +346,18 @@ def render_report(out, *, verbose=True):
     -------
     dict
         ``tables``, ``conclusions`` and ``out``, as :func:`run_study` returns them.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn_sfr.datasets import make_synthetic_cube
+    >>> from sklearn_sfr.experiments import render_report, run_study
+    >>> folder = tempfile.mkdtemp()
+    >>> cube = make_synthetic_cube(os.path.join(folder, "c.h5"), n_objects=60)
+    >>> out = os.path.join(folder, "report")
+    >>> _ = run_study(cube, out, studies=["baseline"], quick=True, verbose=False)
+    >>> sorted(render_report(out, verbose=False))
+    ['conclusions', 'out', 'tables']
     """
     from ..datasets._fingerprint import cube_fingerprint
 
@@ -601,15 +438,8 @@ def _settings_lines(config, studies, random_state):
         f"Networks: {neural}; images {CUTOUT_SIZES[config['image_zoom']]} px, spectra "
         f"{n_wavelength(config['spectrum_zoom'])} px unless a study varies them.",
     ]
-    if "resolution" in studies:
-        params = ", ".join(f"{k}={v}" for k, v in config["resolution_params"].items())
-        lines.append(
-            f"Resolution study: {config['resolution_model']} ({params}) on images of "
-            + ", ".join(str(CUTOUT_SIZES[z]) for z in config["image_zooms"])
-            + " px x spectra of "
-            + ", ".join(str(n_wavelength(z)) for z in config["spectrum_zooms"])
-            + " px."
-        )
+    for name in studies:
+        lines += REGISTRY[name].settings_lines(config)
     return lines
 
 
@@ -640,7 +470,8 @@ def run_study(
         Small networks, few epochs, the coarsest resolutions (:data:`QUICK_SETTINGS`): a
         check that everything runs, not an answer.
     n_jobs : int, default=None
-        Parallel cross-validation folds.
+        Parallel jobs: the cross-validation folds with ``cv``, else the models and
+        configurations.
     random_state : int, default=0
         Seeds the split and every model.
     overwrite : bool, default=False
@@ -658,6 +489,20 @@ def run_study(
     dict
         ``tables`` (study name -> summary DataFrame), ``scores`` (study name -> full scores),
         ``conclusions`` (list of str), ``out`` (Path), ``seconds`` (float).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn_sfr.datasets import make_synthetic_cube
+    >>> from sklearn_sfr.experiments import run_study
+    >>> folder = tempfile.mkdtemp()
+    >>> cube = make_synthetic_cube(os.path.join(folder, "c.h5"), n_objects=60)
+    >>> result = run_study(cube, os.path.join(folder, "report"), studies=["baseline"],
+    ...                    quick=True, verbose=False)
+    >>> list(result["tables"]), result["conclusions"][0].startswith("**Decision-tree")
+    (['baseline'], True)
+    >>> sorted(os.listdir(result["out"]))[:3]
+    ['.sklearn-sfr.json', 'baseline_comparison.png', 'baseline_predicted_vs_true.png']
     """
     cube, out = Path(cube), Path(out)
     config = _check_study(cube, studies, quick, settings)
@@ -691,7 +536,6 @@ def _run_into(tmp, cube, recorded_cube, *, studies, quick, n_jobs, random_state,
     """Run the studies on ``cube`` and write the report into the (temporary) folder ``tmp``;
     ``config.json`` names the cube as ``recorded_cube`` (relative: inside the folder)."""
     from ..datasets._fingerprint import cube_fingerprint
-    from . import _studies
 
     start = time.perf_counter()
 
@@ -713,35 +557,11 @@ def _run_into(tmp, cube, recorded_cube, *, studies, quick, n_jobs, random_state,
         + (f"{data.noise_floor:.3f} dex" if data.noise_floor is not None else "unknown")
     )
     scores, predictions = {}, {}
-    runs = {
-        "baseline": lambda: _studies.baseline_study(data, **common),
-        "modality": lambda: _studies.modality_study(data, **common),
-        "fusion": lambda: _studies.fusion_study(
-            data, contrastive_params=config["contrastive_params"], **common
-        ),
-        "resolution": lambda: _studies.resolution_study(
-            cube,
-            model=config["resolution_model"],
-            model_params=config["resolution_params"],
-            image_zooms=config["image_zooms"],
-            spectrum_zooms=config["spectrum_zooms"],
-            **common,
-        ),
-        "flag": lambda: _studies.flag_study(
-            cube,
-            models=config["flag_models"],
-            image_zoom=config["image_zoom"],
-            spectrum_zoom=config["spectrum_zoom"],
-            **common,
-        ),
-        "isolation": lambda: _studies.isolation_study(
-            data, models=config["isolation_models"], **common
-        ),
-    }
+    run = StudyRun(cube=cube, data=data, config=config, common=common)
     for name in studies:
         say(f"{name} study")
         t0 = time.perf_counter()
-        scores[name], predictions[name] = runs[name]()
+        scores[name], predictions[name] = REGISTRY[name].run(run)
         # Each study's raw results are kept as soon as they exist.
         write_csv_atomic(scores[name], tmp / f"{name}_scores.csv", index=False)
         write_csv_atomic(predictions[name], tmp / f"{name}_predictions.csv", index=False)

@@ -81,7 +81,20 @@ class ColourFeatures(_ImageTransformer):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Learn each channel's histogram range."""
+        """Learn each channel's histogram range.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_channels, height, width) or SliceDict
+            Images, or a SliceDict holding them under ``image``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ColourFeatures
+            The fitted transformer.
+        """
         images = self._images_of(X)
         if self.bins == 0 and self.grid == 0:
             raise ValueError("bins and grid cannot both be 0: there would be no features")
@@ -125,7 +138,18 @@ class ColourFeatures(_ImageTransformer):
         return out
 
     def transform(self, X):
-        """Histograms then thumbnail cells, channel by channel: ``(n, n_features_out_)``."""
+        """Summarise each image as colour histograms and a coarse thumbnail.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_channels, height, width) or SliceDict
+            Images of the shape seen in ``fit``, or a SliceDict holding them under ``image``.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out_)
+            The histograms, then the thumbnail cells, channel by channel (float32).
+        """
         check_is_fitted(self)
         images = self._images_of(X)
         if tuple(images.shape[1:]) != self.image_shape_:
@@ -141,7 +165,18 @@ class ColourFeatures(_ImageTransformer):
         return np.hstack(parts).astype(np.float32)
 
     def get_feature_names_out(self, input_features=None):
-        """``{channel}_hist{k}`` then ``{channel}_mean_{row}_{col}``."""
+        """Get the names ``{channel}_hist{k}``, then ``{channel}_mean_{row}_{col}``.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the input is images, whose pixels have no names).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            One name per column of :meth:`transform`'s output.
+        """
         check_is_fitted(self)
         names = self._names(self.image_shape_[0])
         out = [f"{ch}_hist{k}" for ch in names for k in range(self.bins)]

@@ -371,6 +371,7 @@ class SpectralLineFeatures(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : SpectralLineFeatures
+            The fitted transformer.
         """
         flux, valid, _ = self._inputs(X)
         self.wavelength_in_ = resolve_wavelength(
@@ -522,7 +523,7 @@ class SpectralLineFeatures(TransformerMixin, BaseEstimator):
         return np.where(ok, index, 0.0), ~ok
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output columns.
+        """Get the names of the output columns.
 
         Per line ``{line}_flux`` and ``{line}_ew`` for ``oii_3727``, ``hbeta``,
         ``oiii_5007``, ``halpha``, ``nii_6584``, ``sii_6717_6731``; ``halpha_lum``;
@@ -538,7 +539,8 @@ class SpectralLineFeatures(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of str objects
+        feature_names_out : ndarray of str objects
+            One name per column of :meth:`transform`'s output.
         """
         check_is_fitted(self)
         return self.feature_names_out_.copy()

@@ -220,13 +220,14 @@ class PhotometryFeatures(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : ndarray of shape (n_samples, 5, S, S) or SliceDict
-            ugriz cutouts, or a SliceDict holding them under ``image``.
+            The ugriz cutouts, or a SliceDict holding them under ``image``.
         y : None
             Ignored.
 
         Returns
         -------
         self : PhotometryFeatures
+            The fitted transformer.
         """
         from photutils.aperture import CircularAperture
 
@@ -327,7 +328,7 @@ class PhotometryFeatures(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : ndarray of shape (n_samples, 5, S, S) or SliceDict
-            ugriz cutouts of the size seen in ``fit``, or a SliceDict holding them under
+            The ugriz cutouts of the size seen in ``fit``, or a SliceDict holding them under
             ``image``.
 
         Returns
@@ -400,7 +401,7 @@ class PhotometryFeatures(TransformerMixin, BaseEstimator):
         return radius, ~found
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output columns.
+        """Get the names of the output columns.
 
         ``{band}_flux_{radius}arcsec`` per band and radius, ``{band}_petro_flux``,
         ``{band}_mag``, ``color_u_g``, ``color_g_r``, ``color_r_i``, ``color_i_z``,
@@ -413,7 +414,8 @@ class PhotometryFeatures(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of str objects
+        feature_names_out : ndarray of str objects
+            One name per column of :meth:`transform`'s output.
         """
         check_is_fitted(self)
         return self.feature_names_out_.copy()

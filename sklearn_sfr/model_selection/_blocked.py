@@ -133,7 +133,22 @@ class BlockedFrameSplit(GroupsConsumerMixin, BaseCrossValidator):
         self.gap = gap
 
     def get_n_splits(self, X=None, y=None, groups=None):
-        """The number of folds, ``n_splits``."""
+        """Get the number of folds, ``n_splits``.
+
+        Parameters
+        ----------
+        X : object, default=None
+            Ignored, for scikit-learn's splitter API.
+        y : object, default=None
+            Ignored, for scikit-learn's splitter API.
+        groups : object, default=None
+            Ignored, for scikit-learn's splitter API.
+
+        Returns
+        -------
+        n_splits : int
+            The number of train/test splits :meth:`split` yields.
+        """
         return self.n_splits
 
     def split(self, X, y=None, groups=None):
@@ -143,7 +158,8 @@ class BlockedFrameSplit(GroupsConsumerMixin, BaseCrossValidator):
         ----------
         X : array-like or SliceDict of n_samples rows
             Only its length is used.
-        y : ignored
+        y : object, default=None
+            Ignored, for scikit-learn's splitter API.
         groups : array-like of shape (n_samples,)
             Sequence of each row (e.g. the scene class, or a video id), rows of a sequence
             in temporal order.

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..utils._multimodal import is_multimodal
 from ._base import BaseNeuralEstimator, forget_fit_on_failure
+from ._estimators import _doc_params
 from ._modules import FUSIONS
 from ._targets import check_sample_weight
 
@@ -24,8 +25,19 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
         super().__init__(reduction="none")
 
 
+_PARAMS = _doc_params(
+    ["width", "depth", "embed_dim", "norm", "dropout", "max_epochs", "batch_size", "lr",
+     "weight_decay", "validation_fraction", "patience", "scalar_keys", "augment",
+     "random_state", "device", "verbose", "net_kwargs"],
+    augment="""\
+    augment : {"dihedral", "flip"} or None, default=None
+        Random symmetry of each training image. None by default: unlike a sky cutout, a scene
+        has an up (the horizon); ``"flip"`` mirrors left-right only.""",
+)  # fmt: skip
+
+
 class FusionClassifier(ClassifierMixin, BaseNeuralEstimator):
-    """Classify from an image and a 1-D modality (a spectrum, or MFCC audio features) together.
+    __doc__ = f"""Classify from an image and a 1-D modality (a spectrum, MFCC audio) together.
 
     The same encoders and fusion strategies as :class:`FusionRegressor`, trained with
     cross-entropy. The two inputs are named by SliceDict key, so the Scene study's
@@ -34,20 +46,16 @@ class FusionClassifier(ClassifierMixin, BaseNeuralEstimator):
 
     Parameters
     ----------
-    fusion : {"early", "intermediate", "late", "cross_attention"}, default="intermediate"
+    fusion : {{"early", "intermediate", "late", "cross_attention"}}, default="intermediate"
+        How the modalities are combined, as for :class:`FusionRegressor`.
     image_key : str or None, default="image"
         SliceDict key of the (n, channels, H, W) images.
     sequence_key : str or None, default="spectrum"
         SliceDict key of the (n, length) 1-D modality.
     n_heads : int, default=4
+        Attention heads of ``"cross_attention"``.
     early_channels : int, default=4
-    augment : {"dihedral", "flip"} or None, default=None
-        Random symmetry of each training image. None by default: unlike a sky cutout, a scene
-        has an up (the horizon); ``"flip"`` mirrors left-right only.
-    width, depth, embed_dim, norm, dropout, max_epochs, batch_size, lr, weight_decay, \
-validation_fraction, patience, scalar_keys, random_state, device, verbose, net_kwargs
-        As for :class:`FusionRegressor`.
-
+        Image channels the 1-D modality is projected into by ``"early"``.{_PARAMS}
     Attributes
     ----------
     classes_ : ndarray
@@ -152,14 +160,18 @@ validation_fraction, patience, scalar_keys, random_state, device, verbose, net_k
 
         Parameters
         ----------
-        X : SliceDict (or a bare array when only one key is set)
+        X : SliceDict or ndarray
+            Inputs under ``image_key`` and ``sequence_key`` (a bare array when only one key
+            is set), in any units (scaling is learnt here).
         y : array-like of shape (n_samples,)
             Class labels (strings or integers).
         sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss; only their ratios matter.
 
         Returns
         -------
-        self
+        self : FusionClassifier
+            The fitted classifier.
         """
         n = len(X) if is_multimodal(X) else np.asarray(X).shape[0]
         if n == 0:
@@ -179,13 +191,35 @@ validation_fraction, patience, scalar_keys, random_state, device, verbose, net_k
         return self._fit_net(X, codes, len(self.classes_), sample_weight)
 
     def predict_proba(self, X):
-        """Class probabilities, columns in the order of ``classes_``."""
+        """Predict the class probabilities.
+
+        Parameters
+        ----------
+        X : SliceDict or ndarray
+            Inputs with the keys and shapes seen in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, columns in the order of ``classes_``; each row sums to 1.
+        """
         logits = self._forward(X)
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
 
     def predict(self, X):
-        """The most probable class of each sample."""
+        """Predict the most probable class of each sample.
+
+        Parameters
+        ----------
+        X : SliceDict or ndarray
+            Inputs with the keys and shapes seen in ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
         logits = self._forward(X)  # first: it raises NotFittedError before fit
         return self.classes_[np.argmax(logits, axis=1)]

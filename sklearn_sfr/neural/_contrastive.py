@@ -349,8 +349,10 @@ def _valid_split(fraction, n, seed):
 # The shared parameter docs, with what differs in two stages. Each anchor is a line's end.
 _PARAMS = (
     _DOC_PARAMS.replace(
-        "max_epochs : int, default=100\n",
-        "max_epochs : int, default=100\n        Epochs of the regression stage.\n",
+        "max_epochs : int, default=100\n"
+        "        Most passes over the training data (early stopping may stop sooner).\n",
+        "max_epochs : int, default=100\n"
+        "        Most epochs of the regression stage (early stopping may stop sooner).\n",
     )
     .replace(
         "(0 disables early stopping).\n",
@@ -570,7 +572,8 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
 
         Returns
         -------
-        self
+        self : ContrastiveRegressor
+            The fitted estimator.
         """
         self._validate_params()
         lazy = isinstance(X, HiSSCubeDataset)
@@ -651,7 +654,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         Returns
         -------
         dict with keys "image" and "spectrum" of ndarrays of shape (n_samples, projection_dim)
-            float64, each row of unit length.
+            The projections as float64, each row of unit length.
         """
         inputs = self._prediction_inputs(X)  # first: it raises NotFittedError before fit
         z = _embeddings(self.net_, self.net_.module_, inputs)
@@ -674,14 +677,14 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         Returns
         -------
         ndarray of shape (n_samples, 2 * projection_dim)
-            float64; columns ``contrastive0 ...`` (:meth:`get_feature_names_out`), the image
-            projection first.
+            The joint embedding as float64; columns ``contrastive0 ...``
+            (:meth:`get_feature_names_out`), the image projection first.
         """
         z = self.embed(X)
         return np.concatenate([z["image"], z["spectrum"]], axis=1)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the :meth:`transform` columns: ``contrastive0``, ``contrastive1``, ...
+        """Get the names of the :meth:`transform` columns: ``contrastive0``, ``contrastive1``...
 
         Parameters
         ----------
@@ -690,7 +693,8 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
 
         Returns
         -------
-        ndarray of str objects, of shape (2 * projection_dim,)
+        feature_names_out : ndarray of str objects, of shape (2 * projection_dim,)
+            One name per column of :meth:`transform`'s output.
         """
         check_is_fitted(self, "net_")
         n = 2 * self.net_.module_.image_projection[-1].out_features

@@ -132,8 +132,18 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
         return self._cube
 
     def read(self, positions):
-        """Arrays of the items at ``positions`` (a batch read), keyed by modality, plus their
-        ``redshift``."""
+        """Read the items at ``positions`` in one batch read.
+
+        Parameters
+        ----------
+        positions : array-like of int
+            Positions of the items in this dataset (not cube rows).
+
+        Returns
+        -------
+        arrays : dict of str to ndarray
+            The items' arrays keyed by modality, plus their ``redshift``.
+        """
         cube = self._handle()
         positions = np.asarray(positions)
         rows = self.rows[positions]
@@ -147,7 +157,13 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
         return arrays
 
     def block_ids(self):
-        """The shuffle block of each item: its cube row // ``block_rows_``."""
+        """Get the shuffle block of each item: its cube row // ``block_rows_``.
+
+        Returns
+        -------
+        blocks : ndarray of int of shape (n_items,)
+            The block of each item, in the order of the items.
+        """
         return self.rows // self.block_rows_
 
     def __getitem__(self, i):

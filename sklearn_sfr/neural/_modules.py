@@ -282,10 +282,12 @@ class ImageEncoder(nn.Module):
         Parameters
         ----------
         x : Tensor of shape (B, in_channels, image_size, image_size)
+            The images, scaled.
 
         Returns
         -------
         Tensor of shape (B, embed_dim)
+            One embedding per image.
         """
         return self.proj(self._feature_map(x).mean(dim=(2, 3)))
 
@@ -295,6 +297,7 @@ class ImageEncoder(nn.Module):
         Parameters
         ----------
         x : Tensor of shape (B, in_channels, image_size, image_size)
+            The images, scaled.
 
         Returns
         -------
@@ -419,6 +422,7 @@ class SpectrumEncoder(nn.Module):
         Returns
         -------
         Tensor of shape (B, embed_dim)
+            One embedding per spectrum.
         """
         return self.proj(self._feature_map(x).mean(dim=2))
 
@@ -428,10 +432,12 @@ class SpectrumEncoder(nn.Module):
         Parameters
         ----------
         x : Tensor of shape (B, in_channels, length)
+            The spectra, scaled.
 
         Returns
         -------
         Tensor of shape (B, n_tokens, embed_dim)
+            Tokens in wavelength order.
         """
         tok = self.proj(self.token_pool(self._feature_map(x)).transpose(1, 2))
         return tok + self.pos
@@ -686,7 +692,9 @@ class FusionNet(nn.Module):
         Parameters
         ----------
         image : Tensor of shape ``(B, *image_shape)``, default=None
+            Required when the net was built with ``image_shape``.
         spectrum : Tensor of shape ``(B, *spectrum_shape)``, default=None
+            Required when the net was built with ``spectrum_shape``.
         **kwargs
             Other SliceDict keys, ignored.
 

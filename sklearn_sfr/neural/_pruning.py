@@ -77,10 +77,33 @@ class SkorchPruningCallback(Callback):
         return self.__sklearn_clone__()
 
     def on_train_begin(self, net, **kwargs):
+        """Claim the trial's series of intermediate values, unless another net has.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net that starts training.
+        **kwargs
+            Other arguments of skorch's callback hook, ignored.
+        """
         self.reporting_ = not self._claimed[0]
         self._claimed[0] = True
 
     def on_epoch_end(self, net, **kwargs):
+        """Report the epoch's ``monitor`` value to the trial; prune the trial if it says so.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net that finished an epoch.
+        **kwargs
+            Other arguments of skorch's callback hook, ignored.
+
+        Raises
+        ------
+        optuna.TrialPruned
+            When the trial's pruner stops it.
+        """
         if not getattr(self, "reporting_", False):
             return
         last = net.history[-1]

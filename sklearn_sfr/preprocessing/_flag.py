@@ -25,6 +25,7 @@ def flag_mask(flags, keep=(0,)):
     Returns
     -------
     mask : ndarray of bool of shape (n_samples,)
+        True where the row's flag is kept.
 
     Examples
     --------
@@ -111,7 +112,20 @@ class FlagFilter(BaseEstimator):
         return mask
 
     def fit(self, X, y=None):
-        """Validate the parameters; nothing is learned."""
+        """Validate the parameters and the flags; nothing is learned.
+
+        Parameters
+        ----------
+        X : SliceDict
+            Samples, with flags in ``X[key]``.
+        y : array-like of shape (n_samples,), default=None
+            Target; checked against ``X`` when given.
+
+        Returns
+        -------
+        self : FlagFilter
+            The estimator itself.
+        """
         self._validate_params()
         self._mask(X, y)
         return self
@@ -129,7 +143,10 @@ class FlagFilter(BaseEstimator):
         Returns
         -------
         X_kept : SliceDict
+            The rows of ``X`` whose flag is kept (and, with ``drop_missing_target``, whose
+            target is finite).
         y_kept : ndarray
+            The matching rows of ``y``.
         """
         self._validate_params()
         mask = self._mask(X, y)

@@ -6,7 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._multimodal import (
@@ -61,13 +61,23 @@ class CentralCrop(_ImageTransformer):
 
     Parameters
     ----------
-    size : int
-        Side of the crop in pixels; at most the input size.
+    size : int or float, default=0.5
+        Side of the crop. An int is a number of pixels, at most the input size; a float in
+        (0, 1] is a fraction of the side of the images seen in ``fit`` (rounded, at least one
+        pixel), as scikit-learn's ``train_size`` is a count or a fraction. The default keeps
+        the central half of each side (64 -> 32 pixels at zoom 0), where the object's light
+        is, and drops the outskirts where neighbours sit.
 
     Attributes
     ----------
     input_size_ : int
         Side of the images seen in ``fit``.
+    size_ : int
+        Side of the crop in pixels (``size`` resolved against ``input_size_``).
+
+    See Also
+    --------
+    ObjectIsolator : Remove the neighbours instead of cropping them away.
 
     Examples
     --------
@@ -76,46 +86,75 @@ class CentralCrop(_ImageTransformer):
     >>> images = np.zeros((2, 5, 64, 64), np.float32)
     >>> CentralCrop(24).fit_transform(images).shape
     (2, 5, 24, 24)
+    >>> CentralCrop().fit_transform(images).shape  # the central half
+    (2, 5, 32, 32)
     """
 
-    _parameter_constraints: dict = {"size": [Interval(Integral, 1, None, closed="left")]}
+    _parameter_constraints: dict = {
+        "size": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="right"),
+        ]
+    }
 
-    def __init__(self, size):
+    def __init__(self, size=0.5):
         self.size = size
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Check that the images are at least ``size`` pixels wide."""
+        """Resolve the crop size and check that the images are at least that wide.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_bands, S, S) or SliceDict
+            Images, or a SliceDict holding them under ``image``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : CentralCrop
+            The fitted transformer.
+        """
         images = self._images_of(X)
+        h, w = images.shape[-2:]
+        if isinstance(self.size, Integral):
+            self.size_ = int(self.size)
+        else:
+            self.size_ = max(1, round(self.size * min(h, w)))
         self._check_size(images, "X['image']" if is_multimodal(X) else "X")
         self.input_size_ = images.shape[-1]
         return self
 
     def _check_size(self, images, name):
         h, w = images.shape[-2:]
-        if self.size > min(h, w):
+        if self.size_ > min(h, w):
+            pixels = "" if isinstance(self.size, Integral) else f" ({self.size_} pixels)"
             raise ValueError(
-                f"CentralCrop(size={self.size}) is larger than the {h}x{w} images of {name}"
+                f"CentralCrop(size={self.size}){pixels} is larger than the {h}x{w} images of "
+                f"{name}"
             )
 
     def _crop(self, images, name):
         self._check_size(images, name)
         h, w = images.shape[-2:]
-        top = h // 2 - self.size // 2
-        left = w // 2 - self.size // 2
-        return images[..., top : top + self.size, left : left + self.size]
+        top = h // 2 - self.size_ // 2
+        left = w // 2 - self.size_ // 2
+        return images[..., top : top + self.size_, left : left + self.size_]
 
     def transform(self, X):
         """Crop the images.
 
         Parameters
         ----------
-        X : ndarray of shape (n, bands, S, S) or SliceDict
+        X : ndarray of shape (n_samples, n_bands, S, S) or SliceDict
             Images, or a SliceDict holding them under ``image`` (and ``image_error``).
 
         Returns
         -------
-        ndarray of shape (n, bands, size, size) or SliceDict
+        X_cropped : ndarray of shape (n_samples, n_bands, size_, size_) or SliceDict
+            The cropped images; a SliceDict input comes back as a SliceDict whose other keys
+            are unchanged.
         """
         check_is_fitted(self)
         return self._apply(X, self._crop)
@@ -159,7 +198,20 @@ class FlattenBands(_ImageTransformer):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Record the image shape."""
+        """Record the image shape.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_bands, height, width) or SliceDict
+            Images, or a SliceDict holding them under ``image``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : FlattenBands
+            The fitted transformer.
+        """
         images = self._images_of(X)
         if len(self.band_names) != images.shape[1]:
             raise ValueError(
@@ -171,7 +223,18 @@ class FlattenBands(_ImageTransformer):
         return self
 
     def transform(self, X):
-        """Flatten to (n_samples, bands * height * width)."""
+        """Flatten the images into a table.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_bands, height, width) or SliceDict
+            Images of the shape seen in ``fit``, or a SliceDict holding them under ``image``.
+
+        Returns
+        -------
+        X_flat : ndarray of shape (n_samples, n_bands * height * width)
+            One row per image, columns in the order of :meth:`get_feature_names_out`.
+        """
         check_is_fitted(self)
         images = self._images_of(X)
         if tuple(images.shape[1:]) != self.image_shape_:
@@ -182,7 +245,18 @@ class FlattenBands(_ImageTransformer):
         return images.reshape(images.shape[0], -1)
 
     def inverse_transform(self, X):
-        """Reshape a flattened table back to images."""
+        """Reshape a flattened table back to images.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_out_)
+            A table such as :meth:`transform` returns.
+
+        Returns
+        -------
+        images : ndarray of shape (n_samples, n_bands, height, width)
+            The images, in the shape seen in ``fit``.
+        """
         check_is_fitted(self)
         X = check_array_ndim(X, 2, "X", shape_hint="(n_samples, n_features)")
         if X.shape[1] != self.n_features_out_:
@@ -190,7 +264,18 @@ class FlattenBands(_ImageTransformer):
         return X.reshape(X.shape[0], *self.image_shape_)
 
     def get_feature_names_out(self, input_features=None):
-        """Names ``{band}_{row}_{col}`` of the output columns."""
+        """Get the names ``{band}_{row}_{col}`` of the output columns.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the input is images, whose pixels have no names).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            One name per column of :meth:`transform`'s output.
+        """
         check_is_fitted(self)
         _, h, w = self.image_shape_
         rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
@@ -249,7 +334,20 @@ class ImageScaler(_ImageTransformer):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Measure per-band sky and noise."""
+        """Measure per-band sky and noise.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_bands, height, width) or SliceDict
+            Images, or a SliceDict holding them under ``image``; NaN pixels are ignored.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ImageScaler
+            The fitted transformer.
+        """
         images = self._images_of(X).astype(np.float64)
         bands = np.moveaxis(images, 1, 0).reshape(images.shape[1], -1)
         self.sky_ = np.nanmedian(bands, axis=1)
@@ -276,7 +374,20 @@ class ImageScaler(_ImageTransformer):
         return out.astype(np.float32)
 
     def transform(self, X):
-        """Scale the images (and their errors under ``image_error``)."""
+        """Scale the images (and their errors under ``image_error``).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_bands, height, width) or SliceDict
+            Images with the bands seen in ``fit``, or a SliceDict holding them under
+            ``image`` (and their errors under ``image_error``).
+
+        Returns
+        -------
+        X_scaled : ndarray of shape (n_samples, n_bands, height, width) or SliceDict
+            The scaled images as float32; a SliceDict input comes back as a SliceDict whose
+            other keys are unchanged.
+        """
         check_is_fitted(self)
         if not is_multimodal(X):
             return self._scale(self._images_of(X), "X")

@@ -218,11 +218,13 @@ class ObjectIsolator(_ImageTransformer):
         ----------
         X : ndarray of shape (n, bands, S, S) or SliceDict
             Images, or a SliceDict holding them under ``image``.
-        y : ignored
+        y : None
+            Ignored.
 
         Returns
         -------
-        self
+        self : ObjectIsolator
+            The fitted transformer.
         """
         images = self._images_of(X)
         names = list(self.band_names)

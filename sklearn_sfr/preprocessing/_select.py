@@ -17,13 +17,18 @@ class ModalitySelector(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    key : str or list of str
-        Key(s) to keep.
+    key : str, list of str or None, default=None
+        Key(s) to keep. None keeps every key: ``ModalitySelector()`` returns a SliceDict of
+        all the keys of X, as a list of every key would, and selects nothing away.
 
     Attributes
     ----------
     keys_in_ : list of str
         Keys of the SliceDict seen in ``fit``.
+
+    See Also
+    --------
+    FlagFilter : Select rows (objects) rather than keys.
 
     Examples
     --------
@@ -33,11 +38,13 @@ class ModalitySelector(TransformerMixin, BaseEstimator):
     >>> X = SliceDict(image=np.zeros((3, 5, 8, 8)), spectrum=np.ones((3, 577)))
     >>> ModalitySelector("spectrum").fit_transform(X).shape
     (3, 577)
+    >>> sorted(ModalitySelector().fit_transform(X))
+    ['image', 'spectrum']
     """
 
-    _parameter_constraints: dict = {"key": [str, list, tuple]}
+    _parameter_constraints: dict = {"key": [str, list, tuple, None]}
 
-    def __init__(self, key):
+    def __init__(self, key=None):
         self.key = key
 
     def _check(self, X):
@@ -45,6 +52,8 @@ class ModalitySelector(TransformerMixin, BaseEstimator):
             raise TypeError(
                 f"ModalitySelector({self.key!r}) needs a SliceDict, got {type(X).__name__}"
             )
+        if self.key is None:
+            return list(X.keys())
         keys = [self.key] if isinstance(self.key, str) else list(self.key)
         for k in keys:
             get_key(X, k)
@@ -52,13 +61,38 @@ class ModalitySelector(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Check that the key(s) exist."""
+        """Check that the key(s) exist.
+
+        Parameters
+        ----------
+        X : SliceDict
+            Samples, with the selected key(s).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ModalitySelector
+            The fitted transformer.
+        """
         self._check(X)
         self.keys_in_ = sorted(X.keys())
         return self
 
     def transform(self, X):
-        """The selected array, or a SliceDict of the selected keys."""
+        """Select the key(s).
+
+        Parameters
+        ----------
+        X : SliceDict
+            Samples, with the selected key(s).
+
+        Returns
+        -------
+        X_selected : ndarray or SliceDict
+            The array under ``key`` when it is one str, else a SliceDict of the selected
+            keys.
+        """
         keys = self._check(X)
         if isinstance(self.key, str):
             return X[self.key]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sklearn_sfr.cli import main
-from sklearn_sfr.experiments import SCORE_COLUMNS, _studies
+from sklearn_sfr.experiments import SCORE_COLUMNS
 from sklearn_sfr.experiments._report import (
     FULL_SETTINGS,
     QUICK_SETTINGS,
@@ -21,6 +21,7 @@ from sklearn_sfr.experiments._report import (
     run_study,
     summary_table,
 )
+from sklearn_sfr.experiments.studies import baseline as baseline_module
 from sklearn_sfr.utils._outputs import MARKER, OutputFolder
 from tests.conftest import file_state
 
@@ -371,7 +372,7 @@ def test_a_failure_in_the_middle_leaves_nothing_behind(
         seen.extend(leftovers(tmp_path, "report"))
         raise error("study failed")
 
-    monkeypatch.setattr(_studies, "baseline_study", fail)
+    monkeypatch.setattr(baseline_module, "baseline_study", fail)
     with pytest.raises(error, match="study failed"):
         run_study(
             synthetic_cube,

@@ -331,7 +331,9 @@ def test_neural_trials_report_to_the_pruner(synthetic_cube):
 
 
 def test_search_follows_estimator_conventions():
-    # In memory: the checks fit a few hundred trials, which need no persistence.
+    # With a storage instance (tests/test_common.py checks the default, storage=None: a fresh
+    # in-memory study per fit, which writes no file). In memory: the checks fit a few hundred
+    # trials, which need no persistence.
     est = search(optuna.storages.InMemoryStorage(), n_trials=2, cv=2)
     check_estimator(
         est,
@@ -340,20 +342,6 @@ def test_search_follows_estimator_conventions():
         },
     )
     assert clone(est).storage is est.storage  # shared, not copied
-
-
-def test_default_search_follows_every_estimator_convention(tmp_path, monkeypatch):
-    # storage=None: a fresh in-memory study per fit, so no parameter changes in fit.
-    monkeypatch.chdir(tmp_path)
-    est = OptunaSearchCV(
-        DecisionTreeRegressor(random_state=0),
-        {"max_depth": IntDistribution(1, 12)},
-        cv=2,
-        n_trials=2,
-        random_state=0,
-    )
-    check_estimator(est)
-    assert list(tmp_path.iterdir()) == []
 
 
 _RESUME_SCRIPT = """

@@ -1,6 +1,9 @@
-"""Neural estimators: the scikit-learn contract, learning, uncertainty and input guards."""
+"""Neural estimators: every fusion strategy, learning, uncertainty and input guards.
 
-import pickle
+The scikit-learn contract of each estimator (clone, pickle, skops, reproducible fits,
+pipelines, cross-validation, grid search) is checked in tests/test_common.py; here it is
+checked again for each fusion strategy that is not the default.
+"""
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from skorch.helper import SliceDict
 from sklearn_sfr import FusionRegressor, ImageRegressor, SpectrumRegressor
 from sklearn_sfr.neural import FUSIONS
 from sklearn_sfr.preprocessing import CentralCrop, SpectrumRebin
+from tests.test_common import check_contract, make_instance
 
 FAST = {"max_epochs": 2, "batch_size": 32, "width": 8, "embed_dim": 16, "random_state": 0}
 
@@ -34,38 +38,12 @@ def _data(n=96, size=16, length=577, seed=0, noise=0.05):
     return X, y, a, b
 
 
-ESTIMATORS = [
-    ImageRegressor(**FAST),
-    SpectrumRegressor(**FAST),
-    *[FusionRegressor(fusion=f, **FAST) for f in FUSIONS],
-]
-IDS = ["image", "spectrum", *FUSIONS]
-
-
-@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
-def test_fit_predict_clone_pickle_reproducible(est):
-    X, y, *_ = _data()
-    model = clone(est).fit(X, y)
-    pred = model.predict(X)
-    assert pred.shape == (len(y),) and np.isfinite(pred).all()
-    assert clone(est).get_params() == est.get_params()
-    again = clone(est).fit(X, y).predict(X)
-    np.testing.assert_array_equal(pred, again)  # same random_state, same predictions (CPU)
-    restored = pickle.loads(pickle.dumps(model))
-    np.testing.assert_array_equal(restored.predict(X), pred)
-    assert len(model.net_.history) >= 1
-
-
-def test_skops_round_trip():
-    sio = pytest.importorskip("skops.io")
-    X, y, *_ = _data()
-    model = FusionRegressor(fusion="cross_attention", **FAST).fit(X, y)
-    blob = sio.dumps(model)
-    # skops refuses unknown types unless the user trusts them explicitly, after reading them.
-    untrusted = sio.get_untrusted_types(data=blob)
-    assert "sklearn_sfr.neural._estimators.FusionRegressor" in untrusted
-    restored = sio.loads(blob, trusted=untrusted)
-    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+@pytest.mark.parametrize("fusion", [f for f in FUSIONS if f != FusionRegressor().fusion])
+def test_every_fusion_keeps_the_contract(fusion):
+    # Fit, finite predictions, clone, the same predictions from the same random_state (CPU),
+    # pickle and skops (which lists the estimator's type as one the user must trust), a
+    # pipeline in cross_validate and GridSearchCV: as test_common checks the default fusion.
+    check_contract(make_instance(FusionRegressor).set_params(fusion=fusion))
 
 
 def test_single_modality_accepts_bare_arrays():

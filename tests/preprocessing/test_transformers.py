@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.utils._param_validation import InvalidParameterError
 from skorch.helper import SliceDict
 
 from sklearn_sfr.preprocessing import (
@@ -57,6 +58,38 @@ def test_crop_slicedict_and_errors():
         CentralCrop(4).fit(dict(X))
     with pytest.raises(KeyError, match="no key 'image'"):
         CentralCrop(4).fit(SliceDict(spectrum=np.ones((3, 10))))
+
+
+def test_crop_default_and_fraction():
+    images = _images(size=64)
+    crop = CentralCrop().fit(images)  # the central half
+    assert crop.size_ == 32 and crop.transform(images).shape == (3, 5, 32, 32)
+    np.testing.assert_array_equal(crop.transform(images), CentralCrop(32).fit_transform(images))
+    assert CentralCrop(0.25).fit(_images(size=16)).size_ == 4
+    assert CentralCrop(1.0).fit_transform(images).shape == (3, 5, 64, 64)
+    assert CentralCrop(0.01).fit(_images(size=8)).size_ == 1  # at least one pixel
+    # The crop is resolved in fit: the same number of pixels from any later size.
+    assert crop.transform(_images(size=40)).shape == (3, 5, 32, 32)
+    with pytest.raises(ValueError, match=r"CentralCrop\(size=0.5\) \(32 pixels\) is larger"):
+        crop.transform(_images(size=16))
+    for bad in (0.0, 1.5, -2, 0):
+        with pytest.raises(InvalidParameterError):
+            CentralCrop(bad).fit(images)
+
+
+def test_rebin_default_halves_the_resolution():
+    flux = np.ones((3, 4620))
+    rebin = SpectrumRebin().fit(flux)
+    assert rebin.factor == 2 and rebin.transform(flux).shape == (3, 2310)
+    np.testing.assert_array_equal(rebin.wavelength_, SpectrumRebin(2).fit(flux).wavelength_)
+
+
+def test_selector_default_keeps_every_key():
+    X = SliceDict(image=_images(), spectrum=np.ones((3, 4)), redshift=np.zeros(3))
+    out = ModalitySelector().fit_transform(X)
+    assert isinstance(out, SliceDict) and set(out) == set(X) and len(out) == 3
+    for key in X:
+        assert out[key] is X[key]
 
 
 @_SETTINGS

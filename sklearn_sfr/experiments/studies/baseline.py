@@ -1,0 +1,76 @@
+"""The decision-tree baselines: trees on spectra (rebinned pixels, line features) and on
+photometry (flattened cutouts, photometry features)."""
+
+from __future__ import annotations
+
+from ._base import (
+    BASELINE_MODELS,
+    Study,
+    _doc,
+    _model,
+    _run,
+    best,
+)
+
+
+@_doc()
+def baseline_study(
+    data,
+    *,
+    models=BASELINE_MODELS,
+    test_size=0.2,
+    cv=None,
+    n_jobs=None,
+    random_state=0,
+    neural_params=None,
+    verbose=False,
+):
+    """Decision trees on spectra (rebinned pixels, line features) and on photometry
+        (flattened cutouts, photometry features).
+
+        Parameters
+        ----------
+        data : Bunch
+            From :func:`~sklearn_sfr.datasets.load_hisscube` (``X``, ``y``, ``noise_floor``).
+        models : sequence of str, default=BASELINE_MODELS
+            Names of :func:`~sklearn_sfr.model_selection.make_model`.
+    {common}
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from sklearn_sfr.datasets import load_hisscube, make_synthetic_cube
+        >>> from sklearn_sfr.experiments import baseline_study
+        >>> path = make_synthetic_cube(os.path.join(tempfile.mkdtemp(), "c.h5"), n_objects=120,
+        ...                            random_state=0)
+        >>> data = load_hisscube(path, image_zoom=3, spectrum_zoom=3, flag=0)
+        >>> scores, _ = baseline_study(data, models=["tree-pixels", "tree-spectrum"])
+        >>> scores[["model", "split"]].values.tolist()
+        [['tree-pixels', 'test'], ['tree-spectrum', 'test']]
+    """
+    built = {name: _model(name, random_state, neural_params) for name in models}
+    return _run(
+        built, data, test_size=test_size, cv=cv, n_jobs=n_jobs,
+        random_state=random_state, verbose=verbose,
+    )  # fmt: skip
+
+
+class BaselineStudy(Study):
+    """Which decision-tree baseline is best: the floor every network must beat."""
+
+    name = "baseline"
+    keys = ("model",)
+    show_predictions = True
+
+    def run(self, run):
+        return baseline_study(run.data, **run.common)
+
+    def conclusions(self, tables, dex):
+        table = tables.get(self.name)
+        if table is None or not len(table):
+            return []
+        b = best(table)
+        return [f"**Decision-tree baselines**: best is {b['model']} with {dex(b)}."]
+
+
+STUDY = BaselineStudy()

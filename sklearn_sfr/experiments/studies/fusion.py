@@ -1,0 +1,95 @@
+"""Which fusion strategy wins: early, intermediate, late, cross-attention, and contrastive
+pretraining with a probe."""
+
+from __future__ import annotations
+
+from ._base import (
+    Study,
+    _doc,
+    _model,
+    _run,
+    best,
+)
+
+
+@_doc(extra=", plus ``fusion``")
+def fusion_study(
+    data,
+    *,
+    fusions=("early", "intermediate", "late", "cross_attention"),
+    contrastive=True,
+    contrastive_params=None,
+    test_size=0.2,
+    cv=None,
+    n_jobs=None,
+    random_state=0,
+    neural_params=None,
+    verbose=False,
+):
+    """The fusion strategies compared: early, intermediate, late, cross-attention and
+        contrastive pretraining.
+
+        Parameters
+        ----------
+        data : Bunch
+            From :func:`~sklearn_sfr.datasets.load_hisscube` with both modalities.
+        fusions : sequence of str
+            ``FusionRegressor`` strategies to compare.
+        contrastive : bool, default=True
+            Also run :class:`~sklearn_sfr.neural.ContrastiveRegressor`.
+    {common}
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from sklearn_sfr.datasets import load_hisscube, make_synthetic_cube
+        >>> path = make_synthetic_cube(os.path.join(tempfile.mkdtemp(), "c.h5"), n_objects=60,
+        ...                            random_state=0)
+        >>> from sklearn_sfr.experiments import fusion_study
+        >>> data = load_hisscube(path, image_zoom=3, spectrum_zoom=3, flag=0)
+        >>> tiny = {"max_epochs": 1, "width": 4, "embed_dim": 8, "device": "cpu"}
+        >>> scores, _ = fusion_study(data, fusions=["early", "late"], contrastive=False,
+        ...                          neural_params=tiny)
+        >>> scores[["model", "fusion"]].values.tolist()
+        [['fusion (early)', 'early'], ['fusion (late)', 'late']]
+    """
+    built = {
+        f"fusion ({f})": _model("fusion", random_state, neural_params, fusion=f) for f in fusions
+    }
+    if contrastive:
+        built["contrastive"] = _model(
+            "contrastive", random_state, neural_params, **(contrastive_params or {})
+        )
+    scores, predictions = _run(
+        built, data, test_size=test_size, cv=cv, n_jobs=n_jobs,
+        random_state=random_state, verbose=verbose,
+    )  # fmt: skip
+    strategy = {name: name[len("fusion (") : -1] for name in built if name.startswith("fusion")}
+    scores.insert(1, "fusion", scores["model"].map(strategy).fillna("contrastive"))
+    return scores, predictions
+
+
+class FusionStudy(Study):
+    """The fusion strategies (and the contrastive model) ranked by test RMSE."""
+
+    name = "fusion"
+    keys = ("model", "fusion")
+    settings = {"contrastive_params": {}}
+    quick_settings = {"contrastive_params": {"pretrain_epochs": 2}}
+    show_predictions = True
+
+    def run(self, run):
+        return fusion_study(
+            run.data, contrastive_params=run.config["contrastive_params"], **run.common
+        )
+
+    def conclusions(self, tables, dex):
+        table = tables.get(self.name)
+        if table is None or not len(table):
+            return []
+        b = best(table)
+        ranking = ", ".join(f"{r['fusion']} {r['rmse']:.3f}" for _, r in table.iterrows())
+        return [f"**Fusion strategy**: {b['fusion']} wins with {dex(b)}; ranking {ranking}."]
+
+
+STUDY = FusionStudy()

@@ -1,0 +1,190 @@
+"""Which resolution is worth its cost: every image size x spectrum length pair, accuracy
+against fit time, predict time and memory."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ...datasets import load_hisscube
+from .._evaluate import parallel_map
+from ._base import (
+    Study,
+    _doc,
+    _model,
+    _run,
+    best,
+)
+
+
+@_doc(
+    extra=(", plus ``image_zoom``, ``spectrum_zoom``, ``image_size`` (px) and "
+           "``spectrum_length`` (px)"),
+    pred_extra=", ``image_zoom``, ``spectrum_zoom``, ``image_size``, ``spectrum_length``",
+)  # fmt: skip
+def resolution_study(
+    cube,
+    *,
+    model="fusion",
+    image_zooms=(0, 1, 2, 3),
+    spectrum_zooms=(0, 1, 2, 3),
+    flag=0,
+    model_params=None,
+    test_size=0.2,
+    cv=None,
+    n_jobs=None,
+    random_state=0,
+    neural_params=None,
+    verbose=False,
+):
+    """Every image zoom x spectral level pair: accuracy against fit time, predict time and
+        the memory the fit needed.
+
+        Parameters
+        ----------
+        cube : str or path-like
+            A HiSS-Cube file (each pair is loaded from it in turn).
+        model : str, default="fusion"
+            Name of :func:`~sklearn_sfr.model_selection.make_model` that reads both modalities.
+        image_zooms, spectrum_zooms : sequence of {0, 1, 2, 3}
+            Zoom 0 is the full resolution (64 px, 4620 px), each next zoom halves it.
+        flag : int, sequence of int or None, default=0
+            The objects to use, as in :func:`~sklearn_sfr.datasets.load_hisscube`.
+        model_params : dict, default=None
+            Parameters of the model (e.g. ``{"fusion": "late"}``).
+    {common}
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from sklearn_sfr.datasets import load_hisscube, make_synthetic_cube
+        >>> path = make_synthetic_cube(os.path.join(tempfile.mkdtemp(), "c.h5"), n_objects=60,
+        ...                            random_state=0)
+        >>> from sklearn_sfr.experiments import resolution_study
+        >>> tiny = {"max_epochs": 1, "width": 4, "embed_dim": 8, "device": "cpu"}
+        >>> scores, _ = resolution_study(path, image_zooms=[3], spectrum_zooms=[2, 3],
+        ...                              neural_params=tiny)
+        >>> scores[["image_size", "spectrum_length"]].values.tolist()
+        [[8, 1155], [8, 577]]
+    """
+    tasks = [
+        dict(cube=cube, image_zoom=i, spectrum_zoom=s, flag=flag, model=model,
+             model_params=model_params, test_size=test_size, cv=cv, random_state=random_state,
+             neural_params=neural_params, verbose=verbose)
+        for i in image_zooms for s in spectrum_zooms
+    ]  # fmt: skip
+    results = list(parallel_map(_resolution_pair, tasks, cv=cv, n_jobs=n_jobs))
+    return (
+        pd.concat([scores for scores, _ in results], ignore_index=True),
+        pd.concat([predictions for _, predictions in results], ignore_index=True),
+    )
+
+
+def _resolution_pair(cube, image_zoom, spectrum_zoom, *, flag, model, model_params, **common):
+    data = load_hisscube(cube, image_zoom=image_zoom, spectrum_zoom=spectrum_zoom, flag=flag)
+    size, length = data.X["image"].shape[-1], data.X["spectrum"].shape[-1]
+    neural_params = common.pop("neural_params")
+    random_state = common["random_state"]
+    built = {
+        f"{size} px x {length} px": _model(
+            model, random_state, neural_params, **(model_params or {})
+        )
+    }
+    scores, predictions = _run(built, data, **common)
+    for frame in (scores, predictions):
+        frame.insert(1, "image_zoom", image_zoom)
+        frame.insert(2, "spectrum_zoom", spectrum_zoom)
+        frame.insert(3, "image_size", size)
+        frame.insert(4, "spectrum_length", length)
+    return scores, predictions
+
+
+class ResolutionStudy(Study):
+    """The image-size x spectrum-length grid: the most accurate pair, the cheapest within 2 %
+    of it, and what the finest pair costs."""
+
+    name = "resolution"
+    keys = ("model", "image_size", "spectrum_length")
+    settings = {
+        "image_zooms": (0, 1, 2, 3),
+        "spectrum_zooms": (0, 1, 2, 3),
+        "resolution_model": "fusion",
+        "resolution_params": {"fusion": "intermediate"},
+    }
+    quick_settings = {"image_zooms": (2, 3), "spectrum_zooms": (2, 3)}
+
+    def run(self, run):
+        config = run.config
+        return resolution_study(
+            run.cube,
+            model=config["resolution_model"],
+            model_params=config["resolution_params"],
+            image_zooms=config["image_zooms"],
+            spectrum_zooms=config["spectrum_zooms"],
+            **run.common,
+        )
+
+    def settings_lines(self, config):
+        from ...datasets._layout import CUTOUT_SIZES, n_wavelength
+
+        params = ", ".join(f"{k}={v}" for k, v in config["resolution_params"].items())
+        return [
+            f"Resolution study: {config['resolution_model']} ({params}) on images of "
+            + ", ".join(str(CUTOUT_SIZES[z]) for z in config["image_zooms"])
+            + " px x spectra of "
+            + ", ".join(str(n_wavelength(z)) for z in config["spectrum_zooms"])
+            + " px."
+        ]
+
+    def conclusions(self, tables, dex):
+        t = tables.get(self.name)
+        if t is None or not len(t):
+            return []
+        b = best(t)
+        # The cheapest configuration whose RMSE is within 2 % of the best.
+        good = t[t["rmse"] <= 1.02 * b["rmse"]].sort_values("fit_time")
+        c = good.iloc[0]
+        out = []
+        head = (
+            f"**Resolution**: the most accurate pair is {b['image_size']} px images x "
+            f"{b['spectrum_length']} px spectra ({dex(b)}, fit {b['fit_time']:.0f} s)"
+        )
+        if (c["image_size"], c["spectrum_length"]) == (b["image_size"], b["spectrum_length"]):
+            out.append(f"{head}, and no pair within 2 % of it fits faster: it is the one worth "
+                       "its cost.")  # fmt: skip
+        else:
+            out.append(
+                f"{head}; the cheapest within 2 % of it is {c['image_size']} px x "
+                f"{c['spectrum_length']} px (RMSE {c['rmse']:.3f}, fit {c['fit_time']:.0f} s, "
+                f"{b['fit_time'] / max(c['fit_time'], 1e-9):.1f}x faster): that is the one "
+                "worth its cost."
+            )
+        finest = t.sort_values(["image_size", "spectrum_length"]).iloc[-1]
+        out.append(
+            f"The finest pair ({finest['image_size']} px x {finest['spectrum_length']} px) "
+            f"reaches RMSE {finest['rmse']:.3f} in {finest['fit_time']:.0f} s, "
+            f"{finest['fit_time'] / max(c['fit_time'], 1e-9):.1f}x the fit time of the pair "
+            "worth its cost."
+        )
+        return out
+
+    def figures(self, scores, predictions, data, folder):
+        from ...plotting import plot_pareto, plot_resolution_heatmap, save_figure
+
+        floor = data.noise_floor if data is not None else None
+        test = scores[scores["split"] == "test"]
+        fig = plot_resolution_heatmap(test, value=["rmse", "fit_time"], noise_floor=floor)
+        figures = {
+            "resolution_heatmap": (
+                save_figure(fig, folder / "resolution_heatmap.png"),
+                "test RMSE and fit time for each image size x spectrum length",
+            )
+        }
+        fig = plot_pareto(test, cost="fit_time", value="rmse", noise_floor=floor)
+        figures["resolution_pareto"] = (
+            save_figure(fig, folder / "resolution_pareto.png"),
+            "accuracy against fit time, with the Pareto front",
+        )
+        return figures
+
+
+STUDY = ResolutionStudy()
