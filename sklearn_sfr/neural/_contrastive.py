@@ -5,11 +5,12 @@
 1. **Pretraining** (``pretrain_net_``): an image encoder and a spectrum encoder, each followed
    by a projection to ``projection_dim`` and L2 normalisation, learn to tell which spectrum
    belongs to which image in a batch (the symmetric InfoNCE loss of CLIP, with a learnable
-   temperature). Labels are not needed, so every row of ``X`` takes part, including those
-   whose ``y`` is NaN (flagged or unlabelled objects).
+   temperature). Labels are not needed, so every row of ``X`` takes part: FLAG 0, 1 and 2,
+   labelled or not.
 2. **Regression** (``net_``): an MLP head reads the joint embedding (both normalised
-   projections, concatenated) and is trained on the labelled rows, with the encoders either
-   frozen (``finetune="probe"``) or trained with it (``finetune="full"``).
+   projections, concatenated) and is trained on the rows with a trusted label only (a finite
+   ``y`` and, where ``X`` tells each object's MPA-JHU FLAG, FLAG=0), with the encoders
+   either frozen (``finetune="probe"``) or trained with it (``finetune="full"``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from skorch.helper import SliceDict
 from skorch.utils import to_device
 from torch import nn
 
+from ..utils._multimodal import is_multimodal
 from ._base import (
     _NOT_MODALITIES,
     BaseNeuralEstimator,
@@ -339,6 +341,61 @@ def _scatter(values, mask):
     return out
 
 
+#: The MPA-JHU FLAG whose labels the regression head learns from (FLAG != 0 labels are biased).
+TRUSTED_FLAG = 0
+
+
+def _object_flags(X, n):
+    """The MPA-JHU FLAG of each row of ``X`` as float64 (NaN: missing), or None if X has none.
+
+    In memory the flags are ``X["flag"]`` (which :func:`~sklearn_sfr.datasets.load_hisscube`
+    fills, and which cross-validation slices with the rows); out of core, the
+    :class:`HiSSCubeDataset`'s ``flags``.
+    """
+    if isinstance(X, HiSSCubeDataset):
+        return np.asarray(X.flags, dtype=np.float64)
+    if not (is_multimodal(X) and "flag" in X):
+        return None
+    flags = np.asarray(X["flag"])
+    if flags.dtype.kind not in "biuf":
+        raise TypeError(
+            f"X['flag'] must hold one numeric MPA-JHU FLAG per sample (0, 1, 2 or NaN), got "
+            f"dtype {flags.dtype}"
+        )
+    if flags.shape != (n,):
+        raise ValueError(
+            f"X['flag'] must hold one MPA-JHU FLAG per sample, shape ({n},), got shape "
+            f"{flags.shape}"
+        )
+    return flags.astype(np.float64)
+
+
+def _trusted_labels(y, flags):
+    """Rows whose label the regression head may learn from: a finite ``y`` and, when the
+    ``flags`` are known, FLAG=0 (:data:`TRUSTED_FLAG`, the rule of
+    :class:`~sklearn_sfr.preprocessing.FlagFilter`; a missing FLAG is not trusted).
+
+    A row that fails either test is still pretrained on; its ``y`` is never read.
+    """
+    labelled = ~np.isnan(y)
+    if flags is not None:
+        from ..preprocessing._flag import flag_mask  # the one FLAG rule of the library
+
+        labelled &= flag_mask(flags, (TRUSTED_FLAG,))
+    if labelled.any():
+        return labelled
+    if flags is None or np.isnan(y).all():
+        raise ValueError(
+            "y is NaN for every row; ContrastiveRegressor pretrains on unlabelled rows but "
+            "needs at least one labelled row (finite y) to train its regression head"
+        )
+    raise ValueError(
+        f"no row has both a finite y and FLAG={TRUSTED_FLAG} ({int((~np.isnan(y)).sum())} "
+        "labelled rows, all flagged or with a missing FLAG); ContrastiveRegressor pretrains "
+        f"on every row but trains its regression head on FLAG={TRUSTED_FLAG} labels only"
+    )
+
+
 def _valid_split(fraction, n, seed):
     """A ValidSplit, or None when the fraction is 0 or would leave no training rows."""
     if fraction <= 0 or n < 2 or math.ceil(fraction * n) >= n:
@@ -379,11 +436,15 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
     embedding goes through a projection (GELU, linear) to ``projection_dim`` values and is
     L2-normalised, and the symmetric InfoNCE loss teaches them to pick each object's own
     spectrum for its image among the others in the batch, with a learnable temperature (kept
-    in [0.01, 1]). This needs no labels, so **every** row of ``X`` is used, including rows
-    whose ``y`` is NaN (flagged or unlabelled objects). Stage 2 trains an MLP head on the
-    labelled rows only; it reads the joint embedding, the concatenation of the image and the
-    spectrum projections, standardised with its mean and spread over the labelled rows as
-    pretrained (normalised projections vary too little for a head to learn from). With
+    in [0.01, 1]). This needs no labels, so **every** row of ``X`` is used: FLAG 0, 1 and 2,
+    labelled or not. Stage 2 trains an MLP head on the rows with a trusted label only: a
+    finite ``y`` and, when ``X`` holds each object's MPA-JHU FLAG (``X["flag"]``, which
+    :func:`~sklearn_sfr.datasets.load_hisscube` fills, or a :class:`HiSSCubeDataset`'s
+    ``flags``), FLAG=0. A flagged object's label is biased, so the head never reads it,
+    whatever ``y`` holds for it and whatever ``flag=`` the data were loaded with. The head
+    reads the joint embedding, the concatenation of the image and the spectrum projections,
+    standardised with its mean and spread over those rows as pretrained (normalised
+    projections vary too little for a head to learn from). With
     ``finetune="probe"`` the encoders are frozen (in evaluation mode, no gradient) and only
     the head learns; with ``"full"`` the encoders and projections are fine-tuned with the
     head.
@@ -410,13 +471,17 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         The pretraining net; ``pretrain_net_.history`` holds the InfoNCE losses per epoch and
         ``pretrain_net_.module_`` the encoders as pretrained (before any fine-tuning).
     n_labelled_ : int
-        Rows with a finite ``y``: the rows the regression head was trained on.
+        Rows with a finite ``y`` and (where ``X`` tells the flags) FLAG=0: the rows the
+        regression head was trained on (validation rows included).
     temperature_ : float
         The learnt temperature at the end of pretraining.
 
     Notes
     -----
     ``loss``, ``sample_weight`` and ``max_epochs`` apply to the regression stage only.
+
+    Without a ``"flag"`` key in ``X`` (a SliceDict of ``image`` and ``spectrum`` only) every
+    finite label is trusted: pass the FLAG=0 objects' labels only, or NaN for the others.
 
     The net of stage 2 is a copy of the pretrained module (the pretraining net is kept
     unchanged), so with ``finetune="full"`` :meth:`transform` and :meth:`embed` return the
@@ -431,12 +496,13 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
     >>> a = rng.normal(size=48)
     >>> X = SliceDict(
     ...     image=(a[:, None, None, None] + rng.normal(size=(48, 5, 8, 8))).astype("float32"),
-    ...     spectrum=(a[:, None] + rng.normal(size=(48, 64))).astype("float32"))
+    ...     spectrum=(a[:, None] + rng.normal(size=(48, 64))).astype("float32"),
+    ...     flag=np.where(np.arange(48) % 8 == 7, 2.0, 0.0))  # every 8th object: FLAG=2
     >>> y = np.where(np.arange(48) < 32, a, np.nan)  # the last 16 objects are unlabelled
     >>> model = ContrastiveRegressor(projection_dim=8, pretrain_epochs=2, max_epochs=2,
     ...                              width=4, embed_dim=8, random_state=0).fit(X, y)
-    >>> model.n_labelled_
-    32
+    >>> model.n_labelled_  # 32 labels, 4 of them FLAG=2: pretraining only
+    28
     >>> model.predict(X[:2]).shape
     (2,)
     >>> model.transform(X[:2]).shape
@@ -552,23 +618,28 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
     # -- scikit-learn API -----------------------------------------------------------------------
     @forget_fit_on_failure
     def fit(self, X, y=None, sample_weight=None):
-        """Pretrain the encoders on all rows, then train the head on the labelled ones.
+        """Pretrain the encoders on all rows, then train the head on the trusted labels.
 
         Parameters
         ----------
         X : SliceDict or HiSSCubeDataset
             With keys ``image`` (n, bands, S, S) and ``spectrum`` (n, n_pixels), in physical
-            units (scaling is learnt here, on all rows; NaN pixels are masked). A
-            :class:`HiSSCubeDataset` (e.g. with ``flag=None``, so the flagged objects help
-            the pretraining) trains out of core.
+            units (scaling is learnt here, on all rows; NaN pixels are masked), and
+            optionally ``flag`` (n,), each object's MPA-JHU FLAG (NaN: missing), as
+            :func:`~sklearn_sfr.datasets.load_hisscube` gives it: only FLAG=0 rows then
+            train the head. A :class:`HiSSCubeDataset` trains out of core, the head on its
+            FLAG=0 objects only (open it with ``flag=None`` so that the flagged and
+            unlabelled objects help the pretraining).
         y : array-like of shape (n_samples,), default=None
             Target, e.g. log SFR. NaN marks an unlabelled row: it takes part in pretraining
-            only. At least one row must be labelled. Kept 1-D and reshaped to (n, 1)
+            only, as does a row whose ``X["flag"]`` is not 0 (its label is ignored). At
+            least one FLAG=0 row must be labelled. Kept 1-D and reshaped to (n, 1)
             internally, so it can never broadcast against the network output. None takes a
             HiSSCubeDataset's targets.
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-object weights of the regression loss; the weights of unlabelled rows are
-            ignored. Pretraining is unweighted. Not supported with a HiSSCubeDataset.
+            Per-object weights of the regression loss; the weights of the rows the head
+            does not train on are ignored. Pretraining is unweighted. Not supported with a
+            HiSSCubeDataset.
 
         Returns
         -------
@@ -585,12 +656,8 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         if lazy and sample_weight is not None:
             raise ValueError("sample_weight is not supported with a HiSSCubeDataset")
         y = check_regression_target(y, n, allow_nan=True)
-        labelled = ~np.isnan(y)
-        if not labelled.any():
-            raise ValueError(
-                "y is NaN for every row; ContrastiveRegressor pretrains on unlabelled rows but "
-                "needs at least one labelled row (finite y) to train its regression head"
-            )
+        # Every row is pretrained on; the head learns only from trusted labels (FLAG=0).
+        labelled = _trusted_labels(y, _object_flags(X, n))
         sample_weight = check_sample_weight(sample_weight, n, rows=labelled)
         self.y_mean_, self.y_scale_, y2d = standardise_target(y[labelled])
 
@@ -616,7 +683,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             pretrain_net.initialize()
         self.temperature_ = float(pretrain_net.module_.temperature())
 
-        # Stage 2: the head on the labelled rows, on a copy of the pretrained module.
+        # Stage 2: the head on the trusted labelled rows, on a copy of the pretrained module.
         module = copy.deepcopy(pretrain_net.module_)
         module.output = "regression"
         module.freeze_encoders(self.finetune == "probe")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..datasets._batches import block_order, count_blocks, read_ahead
-from ..datasets._loader import _flag_rows, _to_sdss_units
+from ..datasets._loader import _check_target, _flag_rows, _to_sdss_units
 from ..datasets._reader import HiSSCube
 from ..utils._memory import release_free_memory
 from ._inputs import network_arrays
@@ -41,9 +41,15 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
         Resolution of each modality.
     target : str, default="AVG"
         Column of the metadata table to predict (NaN labels are allowed for
-        :class:`ContrastiveRegressor`).
+        :class:`ContrastiveRegressor`). Its values are checked as
+        :func:`~sklearn_sfr.datasets.load_hisscube` checks them: an infinite label, or a log
+        SFR beyond +-20 dex, is an error naming the object.
     flag : int, sequence of int or None, default=0
-        MPA-JHU flags to keep, as in :func:`~sklearn_sfr.datasets.load_hisscube`.
+        MPA-JHU flags to keep, as in :func:`~sklearn_sfr.datasets.load_hisscube` (a selection
+        that keeps no object is an error). :class:`ContrastiveRegressor` pretrains on every
+        kept object but trains its head on the FLAG=0 labels only (see ``flags``), so
+        ``flag=None`` adds the flagged and unlabelled objects to its pretraining without
+        letting their labels in.
     modalities : sequence of {"image", "spectrum"}, default=("image", "spectrum")
     units : {"sdss", "cube"}, default="sdss"
         As in :func:`~sklearn_sfr.datasets.load_hisscube`.
@@ -59,7 +65,10 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
     block_rows_ : int
         The resolved ``block_rows``.
     y : ndarray of float
-        Targets of the items.
+        Targets of the items (NaN: missing).
+    flags : ndarray of float
+        MPA-JHU FLAG of the items (NaN: missing), as ``X["flag"]`` of
+        :func:`~sklearn_sfr.datasets.load_hisscube`.
     frame : DataFrame
         Metadata of the items.
 
@@ -101,17 +110,26 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
             cube._check_zoom(image_zoom, "image_zoom")
             cube._check_zoom(spectrum_zoom, "spectrum_zoom")
             frame = cube.read_frame()
+            if target not in frame.columns:
+                raise KeyError(
+                    f"target {target!r} is not a column of {path}; available: "
+                    f"{sorted(map(str, frame.columns))}"
+                )
+            # The checks of load_hisscube, with the file open so that errors name its rows.
+            rows = _flag_rows(frame, flag, cube)
+            if index is not None:
+                rows = rows[np.asarray(index)]
+            self.y = _check_target(cube, frame, rows, target, flag)
             self.block_rows_ = block_rows or cube.rows_per_chunk(
                 self.modalities, image_zoom, spectrum_zoom
             )
-        if target not in frame.columns:
-            raise KeyError(f"target {target!r} is not a column of {path}")
-        rows = _flag_rows(frame, flag)
-        if index is not None:
-            rows = rows[np.asarray(index)]
         self.rows = rows
         self.frame = frame.iloc[rows].reset_index(drop=True)
-        self.y = self.frame[target].to_numpy(dtype=np.float64)
+        self.flags = (
+            self.frame["FLAG"].to_numpy(dtype=np.float64)
+            if "FLAG" in self.frame
+            else np.full(len(self.frame), np.nan)
+        )
         # As load_hisscube's X["redshift"]: the models may read it as a per-object scalar.
         self.redshift = (
             self.frame["Z"].to_numpy(dtype=np.float64)

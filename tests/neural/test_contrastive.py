@@ -1,7 +1,8 @@
-"""ContrastiveRegressor: embeddings, unlabelled rows, retrieval, probe/full (its scikit-learn
-contract is checked in tests/test_common.py)."""
+"""ContrastiveRegressor: embeddings, unlabelled rows, the FLAG rule, retrieval, probe/full (its
+scikit-learn contract is checked in tests/test_common.py)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
@@ -12,11 +13,15 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from skorch.helper import SliceDict
 
+from sklearn_sfr.datasets import load_hisscube
+from sklearn_sfr.datasets._layout import MERGED_LABEL_KEY
+from sklearn_sfr.neural import HiSSCubeDataset
 from sklearn_sfr.neural._contrastive import (
     ContrastiveNet,
     ContrastiveRegressor,
     SymmetricInfoNCELoss,
 )
+from tests.robustness._cubes import copy_cube, set_labels
 
 FAST = {
     "projection_dim": 8,
@@ -102,6 +107,110 @@ def test_unlabelled_rows_are_used_for_pretraining_only():
     assert ContrastiveRegressor(**FAST).fit(X, one).net_.history[0, "train_loss"] >= 0
     with pytest.raises(ValueError, match="NaN for every row"):
         ContrastiveRegressor(**FAST).fit(X, np.full(96, np.nan))
+
+
+def _flagged(X, y):
+    """X with an MPA-JHU ``flag`` key: FLAG=2 (biased label), FLAG=1 (no label), a missing
+    FLAG (with a label) and FLAG=0; the labels the FLAG rule allows (NaN elsewhere), and the
+    same with the FLAG=2 labels poisoned by +100 dex."""
+    i = np.arange(len(y))
+    flag = np.select([i % 6 == 5, i % 6 == 4], [2.0, 1.0], 0.0)
+    flag[3] = np.nan
+    X = SliceDict(**X, flag=flag)
+    clean = np.where(flag == 0, y, np.nan)
+    poisoned = np.where(flag == 2, y + 100.0, clean)
+    poisoned[3] = y[3] - 100.0  # a missing FLAG is not FLAG=0 either
+    return X, clean, poisoned
+
+
+def test_flagged_labels_never_reach_the_head():
+    X, y = _paired()
+    X, clean, poisoned = _flagged(X, y)
+    flag0 = X["flag"] == 0
+    assert flag0.sum() == 63
+    params = dict(FAST, validation_fraction=0.0)
+    model = ContrastiveRegressor(**params).fit(X, poisoned)
+    reference = ContrastiveRegressor(**params).fit(X, clean)
+    assert model.n_labelled_ == reference.n_labelled_ == 63
+    # Every object, whatever its FLAG, was pretrained on; only the FLAG=0 labels trained the head.
+    assert sum(model.pretrain_net_.history[0, "batches", :, "train_batch_size"]) == 96
+    assert sum(model.net_.history[0, "batches", :, "train_batch_size"]) == 63
+    np.testing.assert_allclose(model.predict(X[flag0]), reference.predict(X[flag0]), rtol=1e-6)
+    np.testing.assert_allclose(model.transform(X), reference.transform(X), rtol=1e-6)
+    assert model.y_mean_ == reference.y_mean_
+    # The poison is there to be seen: a model that does not know the flags learns from it.
+    no_flags = SliceDict(image=X["image"], spectrum=X["spectrum"])
+    blind = ContrastiveRegressor(**params).fit(no_flags, poisoned)
+    assert blind.n_labelled_ == 96 - 16
+    assert np.abs(blind.predict(X[flag0]) - reference.predict(X[flag0])).max() > 5
+    # A flagged row's sample_weight is ignored too (as an unlabelled row's is).
+    weights = np.where(flag0, 1.0, 1e6)
+    weighted = ContrastiveRegressor(**params).fit(X, poisoned, sample_weight=weights)
+    np.testing.assert_allclose(weighted.predict(X[flag0]), reference.predict(X[flag0]), rtol=1e-6)
+
+
+def test_only_flag0_rows_give_the_same_model_as_before():
+    # A user who passes FLAG=0 objects only, with or without their flags, gets the model the
+    # estimator gave before it read X["flag"]: same rows, same seed, same predictions.
+    X, y = _paired()
+    y = np.where(np.arange(96) % 3 == 0, np.nan, y)  # and some unlabelled objects
+    plain = ContrastiveRegressor(**FAST).fit(X, y)
+    with_flags = ContrastiveRegressor(**FAST).fit(SliceDict(**X, flag=np.zeros(96)), y)
+    assert plain.n_labelled_ == with_flags.n_labelled_ == 64
+    np.testing.assert_array_equal(plain.predict(X), with_flags.predict(X))
+    np.testing.assert_array_equal(plain.transform(X), with_flags.transform(X))
+
+
+def test_flag_key_errors():
+    X, y = _paired()
+    flag = np.zeros(96)
+    with pytest.raises(ValueError, match=r"X\['flag'\] must hold one MPA-JHU FLAG per sample"):
+        ContrastiveRegressor(**FAST).fit(SliceDict(**X, flag=np.zeros((96, 2))), y)
+    with pytest.raises(TypeError, match=r"X\['flag'\] must hold one numeric"):
+        ContrastiveRegressor(**FAST).fit(SliceDict(**X, flag=flag.astype(str)), y)
+    with pytest.raises(ValueError, match="no row has both a finite y and FLAG=0"):
+        ContrastiveRegressor(**FAST).fit(SliceDict(**X, flag=flag + 2), y)
+    with pytest.raises(ValueError, match="NaN for every row"):
+        ContrastiveRegressor(**FAST).fit(SliceDict(**X, flag=flag), np.full(96, np.nan))
+
+
+def _poison_cube(cube, folder, shift):
+    """A copy of ``cube`` whose FLAG=2 labels (AVG) are ``shift`` dex too high."""
+    path = copy_cube(cube, folder, "poisoned")
+    table = pd.read_hdf(path, MERGED_LABEL_KEY)
+    flagged = table.index[table["FLAG"] == 2]
+    set_labels(path, "AVG", flagged, table.loc[flagged, "AVG"] + shift)
+    return path
+
+
+def test_flagged_labels_never_reach_the_head_out_of_core(synthetic_cube, tmp_path):
+    # The loader refuses a log SFR beyond +-20 dex, so the file's FLAG=2 labels are +15 dex;
+    # labels passed as y may be anything (+100 dex below).
+    path = _poison_cube(synthetic_cube, tmp_path, 15.0)
+    zooms = {"image_zoom": 3, "spectrum_zoom": 3}
+    lazy = HiSSCubeDataset(path, flag=None, **zooms)  # FLAG 0, 1, 2: all pretrained on
+    flag0, flag2 = lazy.flags == 0, lazy.flags == 2
+    trusted = flag0 & np.isfinite(lazy.y)
+    assert flag2.any() and np.isfinite(lazy.y[flag2]).all() and (lazy.y[flag2] > 10).all()
+    assert (lazy.flags == 1).any() and trusted.sum() < np.isfinite(lazy.y).sum()
+    params = dict(FAST, batch_size=16)
+    model = ContrastiveRegressor(**params).fit(lazy)
+    reference = ContrastiveRegressor(**params).fit(lazy, np.where(trusted, lazy.y, np.nan))
+    assert model.n_labelled_ == reference.n_labelled_ == trusted.sum() == 64
+    expected = reference.predict(lazy)[flag0]
+    np.testing.assert_allclose(model.predict(lazy)[flag0], expected, rtol=1e-6, atol=1e-7)
+    # Labels given as y follow the dataset's FLAGs too, however absurd the flagged ones.
+    worse = ContrastiveRegressor(**params).fit(lazy, np.where(flag2, lazy.y + 100.0, lazy.y))
+    assert worse.n_labelled_ == 64
+    np.testing.assert_allclose(worse.predict(lazy)[flag0], expected, rtol=1e-6, atol=1e-7)
+    # A dataset opened with flag=0 holds the same trusted labels but pretrains on fewer objects.
+    only0 = HiSSCubeDataset(path, flag=0, **zooms)
+    assert ContrastiveRegressor(**params).fit(only0).n_labelled_ == 64
+    # In memory, X["flag"] does what the dataset's flags do: the same model.
+    data = load_hisscube(path, flag=None, **zooms)
+    in_memory = ContrastiveRegressor(**params).fit(data.X, data.y)
+    assert in_memory.n_labelled_ == 64
+    np.testing.assert_allclose(in_memory.predict(data.X)[flag0], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_two_d_target_never_broadcasts():

@@ -9,6 +9,7 @@ from sklearn_sfr import ContrastiveRegressor, FusionRegressor, SpectrumRegressor
 from sklearn_sfr.datasets import load_hisscube
 from sklearn_sfr.neural import HiSSCubeDataset
 from tests.conftest import file_state
+from tests.robustness._cubes import copy_cube, set_labels
 
 FAST = {"max_epochs": 3, "batch_size": 16, "width": 8, "embed_dim": 16, "random_state": 0}
 
@@ -44,13 +45,39 @@ def test_contrastive_pretrains_on_unlabelled_objects_from_the_file(synthetic_cub
     params = {**FAST, "pretrain_epochs": 2, "projection_dim": 8}
     in_memory = ContrastiveRegressor(**params).fit(data.X, data.y)
     from_file = ContrastiveRegressor(**params).fit(lazy)
-    assert from_file.n_labelled_ == in_memory.n_labelled_ == np.isfinite(lazy.y).sum()
+    # The head learns from the FLAG=0 labels only: the FLAG=2 ones are biased.
+    trusted = (lazy.flags == 0) & np.isfinite(lazy.y)
+    assert trusted.sum() < np.isfinite(lazy.y).sum()
+    assert from_file.n_labelled_ == in_memory.n_labelled_ == trusted.sum()
     np.testing.assert_allclose(
         from_file.predict(lazy), in_memory.predict(data.X), rtol=1e-4, atol=1e-5
     )
     np.testing.assert_allclose(
         from_file.transform(lazy), in_memory.transform(data.X), rtol=1e-4, atol=1e-5
     )
+
+
+def test_flags_and_label_checks_match_the_in_memory_loader(synthetic_cube, tmp_path):
+    zooms = {"image_zoom": 3, "spectrum_zoom": 3, "modalities": ("spectrum",)}
+    for flag in (None, 0, (0, 2)):
+        data = load_hisscube(synthetic_cube, flag=flag, **zooms)
+        lazy = HiSSCubeDataset(synthetic_cube, flag=flag, **zooms)
+        np.testing.assert_array_equal(lazy.flags, data.X["flag"])
+        np.testing.assert_array_equal(lazy.y, data.y)
+    full = HiSSCubeDataset(synthetic_cube, flag=None, **zooms)
+    part = HiSSCubeDataset(synthetic_cube, index=[4, 0, 2], flag=None, **zooms)
+    np.testing.assert_array_equal(part.flags, full.flags[[4, 0, 2]])
+    np.testing.assert_array_equal(part.y, full.y[[4, 0, 2]])
+    # The same errors and warnings as load_hisscube, naming the file and the objects.
+    with pytest.raises(ValueError, match=r"no object of 80 has FLAG in \(5,\)"):
+        HiSSCubeDataset(synthetic_cube, flag=5, **zooms)
+    with pytest.warns(UserWarning, match=r"'AVG' is missing \(NaN\) for 6 of the 70 objects"):
+        HiSSCubeDataset(synthetic_cube, flag=(0, 1), **zooms)
+    path = copy_cube(synthetic_cube, tmp_path, "absurd")
+    set_labels(path, "AVG", [0], 1e300)
+    for load in (load_hisscube, HiSSCubeDataset):
+        with pytest.raises(ValueError, match="'AVG' holds unusable values"):
+            load(path, flag=None, **zooms)
 
 
 def test_worker_processes_open_their_own_handles(synthetic_cube):
