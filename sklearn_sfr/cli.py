@@ -261,6 +261,8 @@ def _cmd_study(args):
         settings.setdefault("neural_params", {})["device"] = args.device
     if args.cv is not None:
         settings["cv"] = args.cv
+    if args.repeats is not None:
+        settings["repeats"] = args.repeats
     if args.settings:
         try:
             extra = json.loads(args.settings)
@@ -364,6 +366,11 @@ def _add_study_parser(sub):
     p.add_argument(
         "--cv", type=_positive_int, default=None,
         help="cross-validation folds on the training part (default: test split only)",
+    )  # fmt: skip
+    p.add_argument(
+        "--repeats", type=_positive_int, default=None,
+        help="train every model K times with other seeds on the same split, so that the "
+        "intervals hold the training spread too (default 1)",
     )  # fmt: skip
     p.add_argument(
         "--max-epochs", type=_positive_int, default=None,

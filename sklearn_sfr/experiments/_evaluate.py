@@ -19,6 +19,7 @@ SCORE_COLUMNS = (
     "model",
     "split",
     "fold",
+    "repeat",
     "n_train",
     "n_test",
     "rmse",
@@ -107,6 +108,14 @@ def _cv_rows(name, model, X, y, cv, n_jobs, noise_floor):
     return rows
 
 
+def _reseeded(model, seed):
+    """``model`` (cloned) with every ``random_state`` among its parameters set to ``seed``:
+    one training repeat. Models without one are deterministic, and repeat identically."""
+    model = clone(model)
+    seeds = {key: seed for key in model.get_params() if key.split("__")[-1] == "random_state"}
+    return model.set_params(**seeds) if seeds else model
+
+
 def _test_row(name, model, X, y, train, test, noise_floor):
     model = clone(model)
     with Measure() as fitting:
@@ -136,6 +145,7 @@ def evaluate_models(
     n_jobs=None,
     noise_floor=None,
     random_state=0,
+    repeats=1,
     verbose=False,
 ):
     """Score every model on the fixed split, and by cross-validation on its training part.
@@ -158,16 +168,22 @@ def evaluate_models(
         RMSE of the labels against the truth: ``rmse_over_floor`` is ``rmse`` over it.
     random_state : int, default=0
         Seeds the cross-validation folds.
+    repeats : int, default=1
+        Trainings of each model on the same split, repeat ``r`` with every ``random_state``
+        of the model set to ``random_state + r`` (repeat 0 is the model as given): the spread
+        due to training, apart from the spread due to the test sample.
     verbose : bool, default=False
         Print a line per model.
 
     Returns
     -------
     scores : DataFrame
-        One row per model and fold, columns :data:`SCORE_COLUMNS` (``split`` is ``"cv"``
-        for the cross-validation folds and ``"test"`` for the held-out test objects).
+        One row per model, fold and repeat, columns :data:`SCORE_COLUMNS` (``split`` is
+        ``"cv"`` for the cross-validation folds and ``"test"`` for the held-out test
+        objects, ``repeat`` the training repeat of a test row).
     predictions : DataFrame
-        Test predictions: ``model``, ``position`` (row of X), ``y_true``, ``y_pred``.
+        Test predictions: ``model``, ``position`` (row of X), ``y_true``, ``y_pred``,
+        ``repeat``.
 
     Examples
     --------
@@ -188,6 +204,9 @@ def evaluate_models(
     >>> len(predictions)
     40
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int | np.integer) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    repeats = int(repeats)
     y = np.asarray(y, dtype=np.float64)
     train, test = np.asarray(train), np.asarray(test)
     if isinstance(cv, int | np.integer):
@@ -200,12 +219,18 @@ def evaluate_models(
             sizes = [(len(a), len(b)) for a, b in cv.split(train)]
             for row in _cv_rows(name, model, X[train], y[train], cv, n_jobs, noise_floor):
                 n_train, n_test = sizes[row["fold"]]
-                rows.append({**row, "n_train": n_train, "n_test": n_test})
-        row, pred = _test_row(name, model, X, y, train, test, noise_floor)
-        row.update(n_train=len(train), n_test=len(test))
-        rows.append(row)
-        frame = pd.DataFrame({"model": name, "position": test, "y_true": y[test], "y_pred": pred})
-        return rows, frame, time.perf_counter() - start
+                rows.append({**row, "repeat": 0, "n_train": n_train, "n_test": n_test})
+        frames = []
+        for r in range(repeats):
+            trained = model if r == 0 else _reseeded(model, random_state + r)
+            row, pred = _test_row(name, trained, X, y, train, test, noise_floor)
+            row.update(repeat=r, n_train=len(train), n_test=len(test))
+            rows.append(row)
+            frames.append(
+                pd.DataFrame({"model": name, "position": test, "y_true": y[test],
+                              "y_pred": pred, "repeat": r})
+            )  # fmt: skip
+        return rows, pd.concat(frames, ignore_index=True), time.perf_counter() - start
 
     # Each fit on one worker when there are no folds, so several networks keep every core busy.
     tasks = [{"name": name, "model": model} for name, model in models.items()]
@@ -215,7 +240,7 @@ def evaluate_models(
         rows.extend(model_rows)
         predictions.append(frame)
         if verbose:
-            test_rmse = model_rows[-1]["rmse"]
+            test_rmse = float(np.mean([r["rmse"] for r in model_rows if r["split"] == "test"]))
             print(
                 f"  {name}: test RMSE {test_rmse:.3f}"
                 + (f" ({test_rmse / noise_floor:.2f} x floor)" if noise_floor else "")

@@ -35,6 +35,8 @@ _COMMON_SETTINGS = {
     "neural_params": {"max_epochs": 60},
     "cv": None,
     "test_size": 0.2,
+    # Trainings of every model on the split, with other seeds: the training spread.
+    "repeats": 1,
 }
 
 #: What ``--quick`` changes: small networks, few epochs, and each study's own quick settings
@@ -175,6 +177,13 @@ def summary_table(scores, keys=("model",)):
     keys = list(keys)
     test = scores[scores["split"] == "test"]
     table = test[[*keys, "noise_floor", *_TABLE_COLUMNS]].reset_index(drop=True)
+    if "repeat" in test and test["repeat"].nunique() > 1:
+        # Training repeats: their mean, and the RMSE's spread between them (the training
+        # spread, apart from the test sample's).
+        group = table.groupby(keys, sort=False)
+        spread = group["rmse"].std(ddof=1).rename("rmse_training_std")
+        table = group.mean(numeric_only=True).join(spread).reset_index()
+        table.insert(len(keys), "repeats", int(test["repeat"].nunique()))
     cv = scores[scores["split"] == "cv"]
     if not cv.empty:
         folds = cv.groupby(keys, sort=False)["rmse"].agg(cv_rmse_mean="mean", cv_rmse_std="std")
@@ -438,6 +447,14 @@ def _settings_lines(config, studies, random_state):
         f"Networks: {neural}; images {CUTOUT_SIZES[config['image_zoom']]} px, spectra "
         f"{n_wavelength(config['spectrum_zoom'])} px unless a study varies them.",
     ]
+    repeats = config.get("repeats", 1)  # older config.json files have none: one training
+    lines.append(
+        f"Training repeats: {repeats} per model (seeds {random_state} to "
+        f"{random_state + repeats - 1}); intervals include the training spread."
+        if repeats > 1
+        else "Training repeats: 1 per model (--repeats K adds the training spread to the "
+        "intervals)."
+    )
     for name in studies:
         lines += REGISTRY[name].settings_lines(config)
     return lines
@@ -549,7 +566,8 @@ def _run_into(tmp, cube, recorded_cube, *, studies, quick, n_jobs, random_state,
         # overwrite each other. Not recorded in config.json: it changes no number.
         neural.setdefault("verbose", 1)
     common = dict(test_size=config["test_size"], cv=config["cv"], n_jobs=n_jobs,
-                  random_state=random_state, neural_params=neural, verbose=verbose)  # fmt: skip
+                  random_state=random_state, neural_params=neural, verbose=verbose,
+                  repeats=config["repeats"])  # fmt: skip
     data = _study_data(cube, config)
     say(
         f"{cube}: {len(data.y)} FLAG=0 objects, images {data.X['image'].shape[-1]} px, "

@@ -504,3 +504,15 @@ def test_report_command_prints_the_conclusions_as_plain_text(quick_run, tmp_path
     printed = capsys.readouterr().out.splitlines()
     expected = [f"- {line.replace('**', '')}" for line in result["conclusions"]]
     assert printed == [*expected, f"report: {folder / 'report.html'}"]
+
+
+def test_repeats_are_averaged_with_their_training_spread():
+    scores = pd.concat(
+        [make_scores({"model": ["a", "b"], "rmse": [0.40 + d, 0.50 - d]}).assign(repeat=r)
+         for r, d in enumerate((0.0, 0.02, 0.04))],
+        ignore_index=True,
+    )  # fmt: skip
+    table = summary_table(scores)
+    assert table["model"].tolist() == ["a", "b"] and (table["repeats"] == 3).all()
+    np.testing.assert_allclose(table["rmse"], [0.42, 0.48])
+    np.testing.assert_allclose(table["rmse_training_std"], [0.02, 0.02])

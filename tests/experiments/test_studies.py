@@ -30,7 +30,7 @@ from sklearn_sfr.model_selection import make_model
 # Networks that train in a fraction of a second: these tests check tables, not accuracy.
 NEURAL = {"max_epochs": 1, "width": 4, "embed_dim": 8, "batch_size": 32}
 METRICS = ["rmse", "mae", "r2", "bias", "nmad", "outlier_fraction"]
-PREDICTION_COLUMNS = ["model", "position", "y_true", "y_pred"]
+PREDICTION_COLUMNS = ["model", "position", "y_true", "y_pred", "repeat"]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def check_scores(scores, predictions, data_y, noise_floor, *, n_train, n_test):
     assert (scores["noise_floor"] == noise_floor).all()
     np.testing.assert_allclose(scores["rmse_over_floor"], scores["rmse"] / noise_floor)
     # The predictions are those of the test rows: same objects, same RMSE.
-    assert list(predictions.columns[-3:]) == ["position", "y_true", "y_pred"]
+    assert list(predictions.columns[-4:]) == ["position", "y_true", "y_pred", "repeat"]
     np.testing.assert_array_equal(predictions["y_true"], data_y[predictions["position"]])
     for model, group in predictions.groupby("model", sort=False):
         assert len(group) == n_test
@@ -216,7 +216,7 @@ def test_resolution_study(synthetic_cube, data):
     )
     extra = ["image_zoom", "spectrum_zoom", "image_size", "spectrum_length"]
     assert list(scores.columns) == _columns(*extra)
-    assert list(predictions.columns) == ["model", *extra, "position", "y_true", "y_pred"]
+    assert list(predictions.columns) == ["model", *extra, "position", "y_true", "y_pred", "repeat"]
     assert scores[extra].values.tolist() == [[2, 3, 16, 577], [3, 3, 8, 577]]
     assert list(scores["model"]) == ["16 px x 577 px", "8 px x 577 px"]
     train, test = study_split(len(data.y))
@@ -230,7 +230,14 @@ def test_flag_study_tests_on_the_same_flag0_objects(synthetic_cube):
     models = ("tree-photometry",)
     scores, predictions = flag_study(synthetic_cube, models=models, image_zoom=3, spectrum_zoom=3)
     assert list(scores.columns) == _columns("trained_on")
-    assert list(predictions.columns) == ["model", "trained_on", "position", "y_true", "y_pred"]
+    assert list(predictions.columns) == [
+        "model",
+        "trained_on",
+        "position",
+        "y_true",
+        "y_pred",
+        "repeat",
+    ]
     assert list(scores["trained_on"]) == ["FLAG=0", "all labelled"]
     # The positions index the labelled objects of the whole cube.
     everything = load_hisscube(synthetic_cube, image_zoom=3, spectrum_zoom=3, flag=None)
@@ -272,7 +279,14 @@ def test_flag_study_never_tests_on_a_flagged_object_with_cv(synthetic_cube):
 def test_isolation_study(data):
     scores, predictions = isolation_study(data, models=("tree-photometry",))
     assert list(scores.columns) == _columns("isolation", "objects")
-    assert list(predictions.columns) == ["model", "isolation", "position", "y_true", "y_pred"]
+    assert list(predictions.columns) == [
+        "model",
+        "isolation",
+        "position",
+        "y_true",
+        "y_pred",
+        "repeat",
+    ]
     neighbour, source = has_neighbour(data)
     assert source == "truth" and scores.attrs["neighbours_from"] == "truth"
     train, test = study_split(len(data.y))
@@ -363,3 +377,33 @@ def test_parallel_jobs_give_the_sequential_tables(synthetic_cube, data, study):
                                                          "peak_memory_mb")]  # fmt: skip
     pd.testing.assert_frame_equal(parallel[exact], sequential[exact])
     pd.testing.assert_frame_equal(par_pred, seq_pred)
+
+
+def test_repeats_train_each_model_again_with_other_seeds():
+    from sklearn.dummy import DummyRegressor
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4))
+    y = X[:, 0] + 0.3 * rng.normal(size=80)
+    train, test = study_split(80, test_size=0.25, random_state=0)
+    models = {
+        "trees": ExtraTreesRegressor(n_estimators=5, random_state=0),
+        "mean": DummyRegressor(),
+    }
+    _, first = evaluate_models(models, X, y, train=train, test=test)
+    scores, predictions = evaluate_models(models, X, y, train=train, test=test, repeats=3)
+    assert scores[["model", "repeat"]].values.tolist() == [
+        ["trees", 0], ["trees", 1], ["trees", 2], ["mean", 0], ["mean", 1], ["mean", 2],
+    ]  # fmt: skip
+    assert sorted(predictions["repeat"].unique()) == [0, 1, 2]
+    # Repeat 0 is the model as given; the others differ by their seed only.
+    np.testing.assert_array_equal(
+        predictions.query("repeat == 0")["y_pred"], first["y_pred"].to_numpy()
+    )
+    trees = scores[scores["model"] == "trees"]["rmse"].to_numpy()
+    assert len(set(np.round(trees, 12))) == 3
+    mean = scores[scores["model"] == "mean"]["rmse"].to_numpy()
+    assert np.ptp(mean) == 0  # nothing random: the repeats agree
+    with pytest.raises(ValueError, match="repeats must be a positive integer"):
+        evaluate_models(models, X, y, train=train, test=test, repeats=0)

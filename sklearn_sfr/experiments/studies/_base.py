@@ -29,7 +29,7 @@ def _model(name, random_state, neural_params, **params):
     return make_model(name, random_state=random_state, **params)
 
 
-def _run(models, data, *, test_size, cv, n_jobs, random_state, verbose):
+def _run(models, data, *, test_size, cv, n_jobs, random_state, verbose, repeats=1):
     train, test = study_split(len(data.y), test_size=test_size, random_state=random_state)
     return evaluate_models(
         models,
@@ -41,6 +41,7 @@ def _run(models, data, *, test_size, cv, n_jobs, random_state, verbose):
         n_jobs=n_jobs,
         noise_floor=data.noise_floor,
         random_state=random_state,
+        repeats=repeats,
         verbose=verbose,
     )
 
@@ -58,6 +59,9 @@ _COMMON_DOC = """
         Seeds the split, the folds and every model.
     neural_params : dict, default=None
         Parameters of every neural model (e.g. ``{{"max_epochs": 30, "device": "cuda"}}``).
+    repeats : int, default=1
+        Trainings of each model on the same split with different seeds (see
+        :func:`~sklearn_sfr.experiments.evaluate_models`).
     verbose : bool, default=False
         Print a line per model.
 

@@ -23,6 +23,7 @@ def baseline_study(
     n_jobs=None,
     random_state=0,
     neural_params=None,
+    repeats=1,
     verbose=False,
 ):
     """Decision trees on spectra (rebinned pixels, line features) and on photometry
@@ -51,7 +52,7 @@ def baseline_study(
     built = {name: _model(name, random_state, neural_params) for name in models}
     return _run(
         built, data, test_size=test_size, cv=cv, n_jobs=n_jobs,
-        random_state=random_state, verbose=verbose,
+        random_state=random_state, repeats=repeats, verbose=verbose,
     )  # fmt: skip
 
 

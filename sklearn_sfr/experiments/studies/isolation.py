@@ -77,6 +77,7 @@ def isolation_study(
     n_jobs=None,
     random_state=0,
     neural_params=None,
+    repeats=1,
     verbose=False,
 ):
     """With vs without :class:`~sklearn_sfr.preprocessing.ObjectIsolator` in front of each
@@ -112,7 +113,8 @@ def isolation_study(
             model = _model(name, random_state, neural_params)
             built[name] = model if isolation == "none" else _with_isolator(model, random_state)
         tasks.append(dict(models=built, data=data, test_size=test_size, cv=cv,
-                          random_state=random_state, verbose=verbose))  # fmt: skip
+                          random_state=random_state, repeats=repeats,
+                          verbose=verbose))  # fmt: skip
     results = list(parallel_map(_run, tasks, cv=cv, n_jobs=n_jobs))
     all_scores, all_predictions = [], []
     for isolation, (scores, predictions) in zip(("none", "ObjectIsolator"), results):
@@ -121,9 +123,10 @@ def isolation_study(
         predictions.insert(1, "isolation", isolation)
         # The same test predictions, scored on the objects with and without a neighbour.
         subsets = []
-        for name, group in predictions.groupby("model", sort=False):
+        for (name, repeat), group in predictions.groupby(["model", "repeat"], sort=False):
             mask = neighbour[group["position"].to_numpy()]
-            base = scores[(scores["model"] == name) & (scores["split"] == "test")].iloc[0]
+            test = scores[(scores["model"] == name) & (scores["split"] == "test")]
+            base = test[test["repeat"] == repeat].iloc[0]
             for label, keep in (("with neighbour", mask), ("without neighbour", ~mask)):
                 if not keep.any():
                     continue

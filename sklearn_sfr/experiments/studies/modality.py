@@ -24,6 +24,7 @@ def modality_study(
     n_jobs=None,
     random_state=0,
     neural_params=None,
+    repeats=1,
     verbose=False,
 ):
     """Image only, spectrum only, and both fused: how much each modality tells.
@@ -56,7 +57,7 @@ def modality_study(
     }
     scores, predictions = _run(
         built, data, test_size=test_size, cv=cv, n_jobs=n_jobs,
-        random_state=random_state, verbose=verbose,
+        random_state=random_state, repeats=repeats, verbose=verbose,
     )  # fmt: skip
     modality = {"image": "image", "spectrum": "spectrum"}
     scores.insert(1, "modality", scores["model"].map(modality).fillna("both"))
