@@ -24,11 +24,18 @@ from ..datasets._layout import CUTOUT_SIZES, n_wavelength
 from ..utils._io import write_csv_atomic, write_text_atomic
 from ..utils._outputs import OutputFolder
 from .studies import REGISTRY, StudyRun
+from .studies._base import (
+    INTERVAL_METRICS,
+    INTERVAL_SEED,
+    N_RESAMPLES,
+    Comparisons,
+    prediction_matrix,
+)
 
-#: The studies ``run_study`` can run, in order (:data:`~.studies.REGISTRY`).
+#: The studies ``run_study`` can run, in order (``studies.REGISTRY``).
 STUDIES = tuple(REGISTRY)
 
-#: The settings every study shares (each study adds its own, see :class:`~.studies.Study`).
+#: The settings every study shares (each study adds its own, see ``studies.Study``).
 _COMMON_SETTINGS = {
     "image_zoom": 2,
     "spectrum_zoom": 2,
@@ -171,9 +178,12 @@ def markdown_table(frame):
 
 
 # -- summaries and conclusions -----------------------------------------------------------------
-def summary_table(scores, keys=("model",)):
+def summary_table(scores, keys=("model",), predictions=None):
     """The test-split rows, one per configuration, with the noise floor beside every RMSE;
-    with cross-validation, the folds' mean and standard deviation of the RMSE too."""
+    with cross-validation, the folds' mean and standard deviation of the RMSE too; with the
+    study's test ``predictions``, a 95 % interval (``<metric>_low``, ``<metric>_high``) of
+    the RMSE, MAE, NMAD, bias and outlier fraction from a paired bootstrap over the test
+    objects (seed repeats included, :func:`~sklearn_sfr.metrics.score_intervals`)."""
     keys = list(keys)
     test = scores[scores["split"] == "test"]
     table = test[[*keys, "noise_floor", *_TABLE_COLUMNS]].reset_index(drop=True)
@@ -188,12 +198,55 @@ def summary_table(scores, keys=("model",)):
     if not cv.empty:
         folds = cv.groupby(keys, sort=False)["rmse"].agg(cv_rmse_mean="mean", cv_rmse_std="std")
         table = table.merge(folds.reset_index(), on=keys, how="left")
+    if predictions is not None and len(predictions):
+        table = _with_intervals(table, keys, predictions)
     return table.sort_values("rmse", kind="stable").reset_index(drop=True)
 
 
-def conclusions(tables):
+def _with_intervals(table, keys, predictions):
+    """``table`` with the interval columns of every metric of :data:`INTERVAL_METRICS`."""
+    from ..metrics import score_intervals
+
+    bounds = {f"{m}_{side}": [] for m in INTERVAL_METRICS for side in ("low", "high")}
+    for _, row in table.iterrows():
+        frame = predictions
+        objects = row.get("objects", "all")
+        if objects != "all" and "neighbour" in frame:  # a subset of the test objects
+            frame = frame[frame["neighbour"].astype(bool) == (objects == "with neighbour")]
+        _, y_true, y_pred = prediction_matrix(frame, {k: row[k] for k in keys if k != "objects"})
+        found = None
+        if y_true is not None and len(y_true) >= 2:
+            found = score_intervals(
+                y_true, y_pred, INTERVAL_METRICS, n_resamples=N_RESAMPLES,
+                random_state=INTERVAL_SEED,
+            )  # fmt: skip
+        for m in INTERVAL_METRICS:
+            bounds[f"{m}_low"].append(np.nan if found is None else found[m].low)
+            bounds[f"{m}_high"].append(np.nan if found is None else found[m].high)
+    return table.assign(**bounds)
+
+
+def _display(table):
+    """A summary table for reading: each metric with its interval in one cell, "0.631
+    [0.612, 0.650]" (the CSV keeps the bounds in their own columns)."""
+    table = table.copy()
+    for m in INTERVAL_METRICS:
+        low, high = f"{m}_low", f"{m}_high"
+        if low in table and m in table:
+            table[m] = [
+                f"{v:.3f}" if np.isnan(lo) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+                for v, lo, hi in zip(table[m], table[low], table[high])
+            ]
+            table = table.drop(columns=[low, high])
+    return table
+
+
+def conclusions(tables, predictions=None):
     """Sentences answering the study's questions, computed from the summary tables (each
-    study words its own, :meth:`~.studies.Study.conclusions`)."""
+    study words its own, ``Study.conclusions``); a verdict ("helps", "wins")
+    only where the paired 95 % interval of the difference, from the studies' test
+    ``predictions`` (name -> DataFrame), excludes zero."""
+    compare = Comparisons(predictions)
     floor = next((t["noise_floor"].iloc[0] for t in tables.values() if len(t)), np.nan)
 
     def dex(row):
@@ -203,7 +256,9 @@ def conclusions(tables):
             f"RMSE {row['rmse']:.3f} dex ({row['rmse'] / floor:.2f} x the noise floor {floor:.3f})"
         )
 
-    return [line for study in REGISTRY.values() for line in study.conclusions(tables, dex)]
+    return [
+        line for study in REGISTRY.values() for line in study.conclusions(tables, dex, compare)
+    ]
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -277,13 +332,16 @@ def _write_report(folder, data, scores, predictions, record, cube):
     studies' scores and predictions and the run's ``config.json`` record (``cube`` is where
     the cube is now)."""
     config, studies = record["settings"], record["studies"]
-    tables = {name: summary_table(scores[name], REGISTRY[name].keys) for name in studies}
+    tables = {
+        name: summary_table(scores[name], REGISTRY[name].keys, predictions[name])
+        for name in studies
+    }
     for name in studies:
         write_csv_atomic(tables[name], folder / f"{name}_summary.csv", index=False)
     figures = _eda_figures(cube, data, folder)
     for name in studies:
         figures.update(_result_figures(name, scores[name], predictions[name], data, folder))
-    found = conclusions(tables)
+    found = conclusions(tables, predictions)
 
     report = _Report("sklearn-sfr study: star-formation rates from images and spectra")
     floor = data.noise_floor
@@ -303,7 +361,7 @@ def _write_report(folder, data, scores, predictions, record, cube):
         report.figure(*figures[key])
     for name in studies:
         report.heading(f"{name.capitalize()} study")
-        report.table(tables[name])
+        report.table(_display(tables[name]))
         for key, (path, caption) in figures.items():
             if key.startswith(name):
                 report.figure(path, caption)
@@ -455,6 +513,12 @@ def _settings_lines(config, studies, random_state):
         else "Training repeats: 1 per model (--repeats K adds the training spread to the "
         "intervals)."
     )
+    lines.append(
+        f"Intervals: 95 %, from a paired percentile bootstrap over the test objects "
+        f"(scipy.stats.bootstrap, {N_RESAMPLES} resamples, every model scored on the same "
+        "objects); a verdict (helps, hurts, wins) only where the interval of a difference "
+        "excludes zero."
+    )
     for name in studies:
         lines += REGISTRY[name].settings_lines(config)
     return lines
@@ -484,7 +548,7 @@ def run_study(
     studies : sequence of str, default=STUDIES
         Which of :data:`STUDIES` to run.
     quick : bool, default=False
-        Small networks, few epochs, the coarsest resolutions (:data:`QUICK_SETTINGS`): a
+        Small networks, few epochs, the coarsest resolutions (``QUICK_SETTINGS``): a
         check that everything runs, not an answer.
     n_jobs : int, default=None
         Parallel jobs: the cross-validation folds with ``cv``, else the models and
@@ -498,7 +562,7 @@ def run_study(
     verbose : bool, default=True
         Print progress.
     **settings
-        Any of :data:`FULL_SETTINGS` (e.g. ``neural_params={"max_epochs": 20}``,
+        Any of ``FULL_SETTINGS`` (e.g. ``neural_params={"max_epochs": 20}``,
         ``image_zooms=(2, 3)``); a dict adds to the default dict.
 
     Returns

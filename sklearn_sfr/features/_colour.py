@@ -147,7 +147,7 @@ class ColourFeatures(_ImageTransformer):
 
         Returns
         -------
-        features : ndarray of shape (n_samples, n_features_out_)
+        features : ndarray of shape (n_samples, n_features_out)
             The histograms, then the thumbnail cells, channel by channel (float32).
         """
         check_is_fitted(self)

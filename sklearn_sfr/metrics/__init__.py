@@ -1,5 +1,6 @@
 """Metrics of log SFR predictions: scikit-learn's RMSE/MAE/R2 and the robust statistics
-astronomers report (bias, NMAD, outlier fraction), as functions, named scorers and a report.
+astronomers report (bias, NMAD, outlier fraction), as functions, named scorers and a report;
+their bootstrap intervals, paired differences between models and verdicts decided by them.
 
 Examples
 --------
@@ -14,17 +15,35 @@ from sklearn.metrics import mean_absolute_error, r2_score
 
 from ._regression import NMAD_SCALE, bias, nmad, outlier_fraction, regression_report, rmse
 from ._scorers import SCORING, get_scorer, get_scorers
+from ._uncertainty import (
+    CorrectedTTestResult,
+    PairedDifference,
+    ScoreInterval,
+    corrected_resampled_ttest,
+    paired_difference,
+    score_interval,
+    score_intervals,
+    verdict,
+)
 
 __all__ = [
     "NMAD_SCALE",
     "SCORING",
+    "CorrectedTTestResult",
+    "PairedDifference",
+    "ScoreInterval",
     "bias",
+    "corrected_resampled_ttest",
     "get_scorer",
     "get_scorers",
     "mean_absolute_error",
     "nmad",
     "outlier_fraction",
+    "paired_difference",
     "r2_score",
     "regression_report",
     "rmse",
+    "score_interval",
+    "score_intervals",
+    "verdict",
 ]

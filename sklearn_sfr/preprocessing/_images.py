@@ -152,7 +152,7 @@ class CentralCrop(_ImageTransformer):
 
         Returns
         -------
-        X_cropped : ndarray of shape (n_samples, n_bands, size_, size_) or SliceDict
+        X_cropped : ndarray of shape (n_samples, n_bands, size, size) or SliceDict
             The cropped images; a SliceDict input comes back as a SliceDict whose other keys
             are unchanged.
         """
@@ -249,7 +249,7 @@ class FlattenBands(_ImageTransformer):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_out_)
+        X : array-like of shape (n_samples, n_features_out)
             A table such as :meth:`transform` returns.
 
         Returns

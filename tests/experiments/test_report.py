@@ -124,6 +124,36 @@ def _tables(**overrides):
     }
 
 
+def _predictions(tables, n=4000, seed=0):
+    """Test predictions whose RMSE is each summary row's (every configuration scored on the
+    same objects, as a study does): what the conclusions draw their intervals from."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n)
+    neighbour = np.arange(n) < n // 2
+    out = {}
+    for name, table in tables.items():
+        keys = [k for k in table.columns[: list(table.columns).index("noise_floor")]
+                if k != "objects"]  # fmt: skip
+        frames = []
+        for _, group in table.groupby(keys, sort=False):
+            row = group.iloc[0]
+            where = {k: row[k] for k in keys}
+            scale = np.full(n, row["rmse"])
+            if "objects" in group:  # the isolation study: its objects with a neighbour apart
+                near = group[group["objects"] == "with neighbour"]
+                if len(near):
+                    scale[neighbour] = near["rmse"].iloc[0]
+            noise = scale * rng.normal(size=n)
+            frame = pd.DataFrame(
+                {**where, "position": np.arange(n), "y_true": y, "y_pred": y + noise, "repeat": 0}
+            )
+            if name == "isolation":
+                frame["neighbour"] = neighbour
+            frames.append(frame)
+        out[name] = pd.concat(frames, ignore_index=True)
+    return out
+
+
 def _sentence(found, start):
     matches = [s for s in found if s.startswith(start)]
     assert len(matches) == 1, (start, found)
@@ -131,31 +161,45 @@ def _sentence(found, start):
 
 
 def test_conclusions_name_the_right_winners():
-    found = conclusions(_tables())
+    tables = _tables()
+    found = conclusions(tables, _predictions(tables))
     modality = _sentence(found, "**Modalities**")
     assert "best single modality is spectrum" in modality
-    assert "fusion helps: fusion (intermediate) reaches RMSE 0.300 dex" in modality
-    assert "-0.100 dex" in modality
+    assert "the best fused model, fusion (intermediate), reaches RMSE 0.300 dex" in modality
+    assert "fusion helps (-0.0" in modality and "95 % interval [" in modality
     assert "x the noise floor 0.200" in modality
     ranking = _sentence(found, "Modality ranking")
     assert (
         ranking.index("fusion (intermediate)") < ranking.index("spectrum") < ranking.index("image")
     )
-    assert "late wins with RMSE 0.300" in _sentence(found, "**Fusion strategy**")
-    assert "best is tree-lines with RMSE 0.450" in _sentence(found, "**Decision-tree")
+    fusion = _sentence(found, "**Fusion strategy**")
+    assert "late has the lowest RMSE, RMSE 0.300" in fusion
+    assert "Against the runner-up contrastive, it wins" in fusion
+    baseline = _sentence(found, "**Decision-tree")
+    assert "best is tree-lines with RMSE 0.450" in baseline and "it wins" in baseline
     resolution = _sentence(found, "**Resolution**")
     assert "most accurate pair is 64 px images x 4620 px spectra" in resolution
-    # 0.305 is within 2 % of 0.300 and fits fastest; 8 px is faster still but far worse.
-    assert "cheapest within 2 % of it is 16 px x 1155 px" in resolution
+    # 0.305 is within the interval of 0.300 and fits fastest; 8 px is faster still but far
+    # worse.
+    assert "cheapest pair not detectably less accurate is 16 px x 1155 px" in resolution
     assert "20.0x faster" in resolution
     finest = _sentence(found, "The finest pair")
     assert "(64 px x 4620 px) reaches RMSE 0.300" in finest and "20.0x the fit time" in finest
     tree = _sentence(found, "**FLAG filter** (tree,")
-    assert "the filter helps (+0.100 dex for training on everything)" in tree
+    assert "the filter helps (+0.1" in tree
     net = _sentence(found, "**FLAG filter** (net,")
-    assert "the filter does not help (-0.050 dex" in net
+    assert "the filter does not help (training on everything is better) (-0.0" in net
     isolation = _sentence(found, "**Object isolation** (tree,")
-    assert "0.500 without, 0.400 with ObjectIsolator: isolation helps (-0.100 dex)" in isolation
+    assert "0.500 without, 0.400 with ObjectIsolator: isolation helps (-0.0" in isolation
+
+
+def test_verdicts_need_their_intervals():
+    # Without predictions there is no interval, hence no verdict word.
+    found = conclusions(_tables())
+    for sentence in found:
+        for word in (" helps", " hurts", " wins", " does not help"):
+            assert word not in sentence, sentence
+    assert "cannot be decided" in _sentence(found, "**Modalities**")
 
 
 def test_conclusions_when_fusion_and_isolation_do_not_help():
@@ -176,10 +220,12 @@ def test_conclusions_when_fusion_and_isolation_do_not_help():
     )
     # Without the fusion study (whose late fusion would win) the modality study decides.
     tables = _tables(modality=modality, isolation=isolation)
-    found = conclusions({name: t for name, t in tables.items() if name != "fusion"})
-    assert "fusion does not help: fusion (late) reaches" in _sentence(found, "**Modalities**")
-    assert "+0.050 dex" in _sentence(found, "**Modalities**")
-    assert "isolation does not help (+0.100 dex)" in _sentence(found, "**Object isolation**")
+    tables = {name: t for name, t in tables.items() if name != "fusion"}
+    found = conclusions(tables, _predictions(tables))
+    modality_sentence = _sentence(found, "**Modalities**")
+    assert "the best fused model, fusion (late), reaches" in modality_sentence
+    assert "fusion hurts (+0.0" in modality_sentence
+    assert "isolation hurts (+0.0" in _sentence(found, "**Object isolation**")
 
 
 def test_conclusions_only_answer_the_studies_run():
@@ -466,10 +512,11 @@ def test_fusion_verdict_takes_the_best_fused_model_of_both_studies():
         "modality": summary_table(modality, ["model", "modality"]),
         "fusion": summary_table(fusion, ["model", "fusion"]),
     }
-    found = _sentence(conclusions(tables), "**Modalities**")
-    assert "fusion helps: fusion (late) reaches RMSE 0.380" in found
-    alone = _sentence(conclusions({"modality": tables["modality"]}), "**Modalities**")
-    assert "does not help: fusion (intermediate)" in alone
+    found = _sentence(conclusions(tables, _predictions(tables)), "**Modalities**")
+    assert "the best fused model, fusion (late), reaches RMSE 0.380" in found
+    alone = {"modality": tables["modality"]}
+    alone = _sentence(conclusions(alone, _predictions(alone)), "**Modalities**")
+    assert "the best fused model, fusion (intermediate)," in alone
 
 
 def test_resolution_verdict_when_the_best_pair_is_also_the_cheapest():
@@ -483,8 +530,9 @@ def test_resolution_verdict_when_the_best_pair_is_also_the_cheapest():
         }
     )
     table = summary_table(scores, ["model", "image_size", "spectrum_length"])
-    found = conclusions({"resolution": table})
-    assert "no pair within 2 % of it fits faster" in _sentence(found, "**Resolution**")
+    tables = {"resolution": table.assign(model=["8", "64"])}
+    found = conclusions(tables, _predictions(tables))
+    assert "no pair that fits faster is as accurate" in _sentence(found, "**Resolution**")
     assert "20.0x the fit time" in _sentence(found, "The finest pair")
 
 
@@ -492,8 +540,10 @@ def test_negligible_differences_are_not_called_gains():
     flag = make_scores(
         {"model": ["net", "net"], "trained_on": ["FLAG=0", "all labelled"], "rmse": [0.631, 0.628]}
     )
-    found = conclusions({"flag": summary_table(flag, ["model", "trained_on"])})
-    assert "the filter makes no clear difference (-0.003 dex" in found[0]
+    tables = {"flag": summary_table(flag, ["model", "trained_on"])}
+    found = conclusions(tables, _predictions(tables))
+    assert "the filter makes no detectable difference at this sample size" in found[0]
+    assert "the smallest difference this run could detect is" in found[0]
 
 
 def test_report_command_prints_the_conclusions_as_plain_text(quick_run, tmp_path, capsys):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ...model_selection import make_model
 from .._evaluate import evaluate_models, study_split
 
@@ -161,10 +163,12 @@ class Study:
         """Run the study on a :class:`StudyRun`; returns ``(scores, predictions)``."""
         raise NotImplementedError
 
-    def conclusions(self, tables, dex):
+    def conclusions(self, tables, dex, compare):
         """Sentences answering the study's question from the summary ``tables`` of the run
         (name -> table; a study may weigh another's, as fusion weighs every fused model);
-        ``dex(row)`` formats a row's RMSE with the noise floor."""
+        ``dex(row)`` formats a row's RMSE with the noise floor; ``compare`` (a
+        :class:`Comparisons`) gives the paired difference of two configurations, whose
+        interval alone decides a verdict (:func:`said`)."""
         return []
 
     def settings_lines(self, config):
@@ -223,3 +227,103 @@ def _prediction_figures(name, scores, predictions, data, folder):
         f"residuals of {top} against redshift and mass",
     )
     return figures
+
+
+# -- intervals ------------------------------------------------------------------------------
+#: Bootstrap resamples of every interval of a report, and their seed (reproducible reports).
+N_RESAMPLES = 2000
+INTERVAL_SEED = 0
+
+#: The metrics of a summary table that get an interval.
+INTERVAL_METRICS = ("rmse", "mae", "nmad", "bias", "outlier_fraction")
+
+
+def prediction_matrix(predictions, where):
+    """The test labels and the predictions of one configuration, one row per repeat.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        A study's predictions (``position``, ``y_true``, ``y_pred``, ``repeat``, and the
+        columns that name a configuration).
+    where : dict
+        Column -> value selecting the configuration (columns the frame lacks are ignored).
+
+    Returns
+    -------
+    positions : ndarray of int
+    y_true : ndarray of shape (n,)
+    y_pred : ndarray of shape (n_repeats, n)
+        None for all three when nothing matches.
+    """
+    rows = predictions
+    for column, value in where.items():
+        if column in rows:
+            rows = rows[rows[column] == value]
+    if rows.empty:
+        return None, None, None
+    repeat = rows.get("repeat", 0)  # reports of older versions have no repeats
+    wide = rows.assign(repeat=repeat).pivot_table(
+        index="position", columns="repeat", values="y_pred", aggfunc="first"
+    )
+    truth = rows.groupby("position")["y_true"].first().loc[wide.index]
+    return wide.index.to_numpy(), truth.to_numpy(), wide.to_numpy().T
+
+
+class Comparisons:
+    """Paired differences between configurations of the run, for the conclusions.
+
+    ``difference((study_a, where_a), (study_b, where_b))`` is a
+    :class:`~sklearn_sfr.metrics.PairedDifference` of the RMSE, A minus B, on the test
+    objects both were scored on, or None where the predictions are not there (a report of an
+    older version, or tables given without them).
+    """
+
+    def __init__(self, predictions=None, metric="rmse"):
+        self.predictions = predictions or {}
+        self.metric = metric
+
+    def difference(self, a, b, *, subset=None):
+        from ...metrics import paired_difference
+
+        sides = []
+        for study, where in (a, b):
+            frame = self.predictions.get(study)
+            if frame is None or not len(frame):
+                return None
+            sides.append(prediction_matrix(frame, where))
+        (pos_a, y_a, pred_a), (pos_b, _, pred_b) = sides
+        if pos_a is None or pos_b is None:
+            return None
+        common, ia, ib = np.intersect1d(pos_a, pos_b, return_indices=True)
+        if subset is not None:
+            keep = np.isin(common, subset)
+            common, ia, ib = common[keep], ia[keep], ib[keep]
+        if len(common) < 2:
+            return None
+        return paired_difference(
+            y_a[ia], pred_a[:, ia], pred_b[:, ib], self.metric,
+            n_resamples=N_RESAMPLES, random_state=INTERVAL_SEED,
+        )  # fmt: skip
+
+
+def said(result, gain_word, loss_word):
+    """The verdict on "A minus B" in words, from its interval only: ``gain_word`` when A is
+    detectably lower (better), ``loss_word`` when detectably higher, else no detectable
+    difference with the smallest difference this run could have detected."""
+    from ...metrics import verdict as metric_verdict
+
+    if result is None:
+        return "cannot be decided (no predictions to compute an interval from)"
+    interval = (
+        f"{result.difference:+.3f} dex, 95 % interval [{result.low:+.3f}, {result.high:+.3f}]"
+    )
+    word = metric_verdict(result)
+    if word == "better":
+        return f"{gain_word} ({interval})"
+    if word == "worse":
+        return f"{loss_word} ({interval})"
+    return (
+        f"makes no detectable difference at this sample size ({interval}; the smallest "
+        f"difference this run could detect is {result.detectable:.3f} dex)"
+    )

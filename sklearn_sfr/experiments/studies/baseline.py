@@ -9,7 +9,7 @@ from ._base import (
     _doc,
     _model,
     _run,
-    best,
+    said,
 )
 
 
@@ -66,12 +66,19 @@ class BaselineStudy(Study):
     def run(self, run):
         return baseline_study(run.data, **run.common)
 
-    def conclusions(self, tables, dex):
+    def conclusions(self, tables, dex, compare):
         table = tables.get(self.name)
         if table is None or not len(table):
             return []
-        b = best(table)
-        return [f"**Decision-tree baselines**: best is {b['model']} with {dex(b)}."]
+        ranked = table.sort_values("rmse", kind="stable")
+        b = ranked.iloc[0]
+        out = f"**Decision-tree baselines**: best is {b['model']} with {dex(b)}."
+        if len(ranked) > 1:
+            r = ranked.iloc[1]
+            d = compare.difference((self.name, {"model": b["model"]}),
+                                   (self.name, {"model": r["model"]}))  # fmt: skip
+            out += f" Against the runner-up {r['model']}, it {said(d, 'wins', 'loses')}."
+        return [out]
 
 
 STUDY = BaselineStudy()

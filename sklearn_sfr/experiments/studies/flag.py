@@ -12,7 +12,7 @@ from ._base import (
     Study,
     _doc,
     _model,
-    verdict,
+    said,
 )
 
 
@@ -107,7 +107,7 @@ class FlagStudy(Study):
             scores.assign(model=scores["model"] + " / " + scores["trained_on"].astype(str))
         )
 
-    def conclusions(self, tables, dex):
+    def conclusions(self, tables, dex, compare):
         t = tables.get(self.name)
         if t is None or not len(t):
             return []
@@ -115,12 +115,17 @@ class FlagStudy(Study):
         for model, group in t.groupby("model", sort=False):
             rmse = group.set_index("trained_on")["rmse"]
             if {"FLAG=0", "all labelled"} <= set(rmse.index):
-                diff = rmse["all labelled"] - rmse["FLAG=0"]
-                said = verdict(diff, rmse["FLAG=0"])
+                # Training on everything minus training on FLAG=0: positive, the filter helps.
+                d = compare.difference(
+                    (self.name, {"model": model, "trained_on": "all labelled"}),
+                    (self.name, {"model": model, "trained_on": "FLAG=0"}),
+                )
                 out.append(
                     f"**FLAG filter** ({model}, scored on FLAG=0): trained on FLAG=0 "
                     f"{rmse['FLAG=0']:.3f}, on all labelled objects {rmse['all labelled']:.3f}: "
-                    f"the filter {said} ({diff:+.3f} dex for training on everything)."
+                    "the filter "
+                    + said(d, "does not help (training on everything is better)", "helps")
+                    + " (the difference is training on everything minus training on FLAG=0)."
                 )
         return out
 

@@ -8,7 +8,7 @@ from ._base import (
     _doc,
     _model,
     _run,
-    best,
+    said,
 )
 
 
@@ -84,13 +84,22 @@ class FusionStudy(Study):
             run.data, contrastive_params=run.config["contrastive_params"], **run.common
         )
 
-    def conclusions(self, tables, dex):
+    def conclusions(self, tables, dex, compare):
         table = tables.get(self.name)
         if table is None or not len(table):
             return []
-        b = best(table)
+        ranked = table.sort_values("rmse", kind="stable")
+        b = ranked.iloc[0]
         ranking = ", ".join(f"{r['fusion']} {r['rmse']:.3f}" for _, r in table.iterrows())
-        return [f"**Fusion strategy**: {b['fusion']} wins with {dex(b)}; ranking {ranking}."]
+        out = (
+            f"**Fusion strategy**: {b['fusion']} has the lowest RMSE, {dex(b)}; ranking {ranking}."
+        )
+        if len(ranked) > 1:
+            r = ranked.iloc[1]
+            d = compare.difference((self.name, {"model": b["model"]}),
+                                   (self.name, {"model": r["model"]}))  # fmt: skip
+            out += f" Against the runner-up {r['fusion']}, it {said(d, 'wins', 'loses')}."
+        return [out]
 
 
 STUDY = FusionStudy()

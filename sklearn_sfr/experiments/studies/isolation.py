@@ -3,6 +3,7 @@ the image models, scored on the objects whose cutout holds a neighbour."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .._evaluate import parallel_map
@@ -11,7 +12,7 @@ from ._base import (
     _doc,
     _model,
     _run,
-    verdict,
+    said,
 )
 
 
@@ -121,6 +122,8 @@ def isolation_study(
         scores.insert(1, "isolation", isolation)
         scores.insert(2, "objects", "all")
         predictions.insert(1, "isolation", isolation)
+        # Which test objects have a neighbour: the conclusion compares on those.
+        predictions["neighbour"] = neighbour[predictions["position"].to_numpy()]
         # The same test predictions, scored on the objects with and without a neighbour.
         subsets = []
         for (name, repeat), group in predictions.groupby(["model", "repeat"], sort=False):
@@ -170,21 +173,30 @@ class IsolationStudy(Study):
         rows, what = super().comparison_frame(frame)
         return rows, what + which
 
-    def conclusions(self, tables, dex):
+    def conclusions(self, tables, dex, compare):
         t = tables.get(self.name)
         if t is None or not len(t):
             return []
         out = []
+        frame = compare.predictions.get(self.name)
+        subset = None
+        if frame is not None and "neighbour" in frame:
+            subset = np.unique(frame.loc[frame["neighbour"].astype(bool), "position"])
         sub = t[t["objects"] == "with neighbour"]
         for model, group in sub.groupby("model", sort=False):
             rmse = group.set_index("isolation")["rmse"]
             if {"none", "ObjectIsolator"} <= set(rmse.index):
-                diff = rmse["ObjectIsolator"] - rmse["none"]
-                said = verdict(-diff, rmse["none"])
+                d = None
+                if subset is not None:
+                    d = compare.difference(
+                        (self.name, {"model": model, "isolation": "ObjectIsolator"}),
+                        (self.name, {"model": model, "isolation": "none"}),
+                        subset=subset,
+                    )
                 out.append(
                     f"**Object isolation** ({model}, objects with a neighbour): "
                     f"{rmse['none']:.3f} without, {rmse['ObjectIsolator']:.3f} with "
-                    f"ObjectIsolator: isolation {said} ({diff:+.3f} dex)."
+                    f"ObjectIsolator: isolation {said(d, 'helps', 'hurts')}."
                 )
         return out
 

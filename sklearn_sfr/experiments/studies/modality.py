@@ -10,7 +10,7 @@ from ._base import (
     _model,
     _run,
     best,
-    verdict,
+    said,
 )
 
 
@@ -75,22 +75,23 @@ class ModalityStudy(Study):
     def run(self, run):
         return modality_study(run.data, **run.common)
 
-    def conclusions(self, tables, dex):
+    def conclusions(self, tables, dex, compare):
         table = tables.get(self.name)
         if table is None:
             return []
         single = table[table["modality"] != "both"]
-        both = table[table["modality"] == "both"]
+        both = table[table["modality"] == "both"].assign(_study=self.name)
         if "fusion" in tables:  # every fused model of the run competes, not only one strategy
-            both = pd.concat([both, tables["fusion"]], ignore_index=True)
+            both = pd.concat([both, tables["fusion"].assign(_study="fusion")], ignore_index=True)
         if not (len(single) and len(both)):
             return []
         s, b = best(single), best(both)
-        said = verdict(s["rmse"] - b["rmse"], s["rmse"])
+        d = compare.difference((b["_study"], {"model": b["model"]}),
+                               (self.name, {"model": s["model"]}))  # fmt: skip
         ranking = ", ".join(f"{r['model']} {r['rmse']:.3f}" for _, r in table.iterrows())
         return [
-            f"**Modalities**: the best single modality is {s['model']} ({dex(s)}); fusion "
-            f"{said}: {b['model']} reaches {dex(b)}, {b['rmse'] - s['rmse']:+.3f} dex.",
+            f"**Modalities**: the best single modality is {s['model']} ({dex(s)}); the best "
+            f"fused model, {b['model']}, reaches {dex(b)}: fusion {said(d, 'helps', 'hurts')}.",
             f"Modality ranking (test RMSE, dex): {ranking}.",
         ]
 

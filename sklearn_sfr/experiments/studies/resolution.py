@@ -136,28 +136,50 @@ class ResolutionStudy(Study):
             + " px."
         ]
 
-    def conclusions(self, tables, dex):
+    def conclusions(self, tables, dex, compare):
         t = tables.get(self.name)
         if t is None or not len(t):
             return []
         b = best(t)
-        # The cheapest configuration whose RMSE is within 2 % of the best.
-        good = t[t["rmse"] <= 1.02 * b["rmse"]].sort_values("fit_time")
-        c = good.iloc[0]
+        # The pairs not detectably worse than the most accurate one (by their paired
+        # interval), and the cheapest of them: the one worth its cost.
+        peers = []
+        for _, row in t.iterrows():
+            if row["model"] == b["model"]:
+                peers.append((row, None))
+                continue
+            d = compare.difference((self.name, {"model": row["model"]}),
+                                   (self.name, {"model": b["model"]}))  # fmt: skip
+            if d is not None and not (d.excludes_zero and d.difference > 0):
+                peers.append((row, d))
+        c, d = min(peers, key=lambda pair: pair[0]["fit_time"])
         out = []
         head = (
             f"**Resolution**: the most accurate pair is {b['image_size']} px images x "
             f"{b['spectrum_length']} px spectra ({dex(b)}, fit {b['fit_time']:.0f} s)"
         )
-        if (c["image_size"], c["spectrum_length"]) == (b["image_size"], b["spectrum_length"]):
-            out.append(f"{head}, and no pair within 2 % of it fits faster: it is the one worth "
-                       "its cost.")  # fmt: skip
+        if (
+            len(peers) == 1
+            and len(t) > 1
+            and all(
+                compare.difference((self.name, {"model": m}), (self.name, {"model": b["model"]}))
+                is None
+                for m in t["model"]
+                if m != b["model"]
+            )
+        ):
+            out.append(f"{head}; which pair is worth its cost cannot be decided (no "
+                       "predictions to compute intervals from).")  # fmt: skip
+        elif c["model"] == b["model"]:
+            out.append(f"{head}; no pair that fits faster is as accurate (by its paired "
+                       "interval): it is the one worth its cost.")  # fmt: skip
         else:
             out.append(
-                f"{head}; the cheapest within 2 % of it is {c['image_size']} px x "
-                f"{c['spectrum_length']} px (RMSE {c['rmse']:.3f}, fit {c['fit_time']:.0f} s, "
-                f"{b['fit_time'] / max(c['fit_time'], 1e-9):.1f}x faster): that is the one "
-                "worth its cost."
+                f"{head}; the cheapest pair not detectably less accurate is "
+                f"{c['image_size']} px x {c['spectrum_length']} px (RMSE {c['rmse']:.3f}, "
+                f"{d.difference:+.3f} dex, 95 % interval [{d.low:+.3f}, {d.high:+.3f}]; fit "
+                f"{c['fit_time']:.0f} s, {b['fit_time'] / max(c['fit_time'], 1e-9):.1f}x "
+                "faster): that is the one worth its cost."
             )
         finest = t.sort_values(["image_size", "spectrum_length"]).iloc[-1]
         out.append(
