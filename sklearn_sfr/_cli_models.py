@@ -14,7 +14,6 @@ from .cli import _device, _fraction, _positive_int, _seed
 
 
 def _cmd_fit(args):
-    from .datasets._layout import CUTOUT_SIZES
     from .experiments import fit_model
     from .model_selection._models import _spec
 
@@ -36,8 +35,8 @@ def _cmd_fit(args):
             args.estimator,
             args.out,
             params=params,
-            image_zoom=None if args.image_size is None else CUTOUT_SIZES.index(args.image_size),
-            spectrum_zoom=args.spectrum_level,
+            image_zoom=args.image_zoom,
+            spectrum_zoom=args.spectrum_zoom,
             test_size=args.test_size,
             validation_size=args.validation_size,
             random_state=args.seed,
@@ -65,7 +64,6 @@ def _cmd_predict(args):
 
 
 def _add_fit_parser(sub):
-    from .datasets._layout import CUTOUT_SIZES
     from .model_selection import MODEL_NAMES
 
     p = sub.add_parser(
@@ -89,13 +87,14 @@ def _add_fit_parser(sub):
         "parameters such as '{\"model__lr\": 0.003}' in a file (default: the model's defaults)",
     )  # fmt: skip
     p.add_argument(
-        "--image-size", type=int, default=None, choices=CUTOUT_SIZES,
-        help="cutout size in pixels (default: the tuned size in --params, else 16)",
+        "--image-zoom", type=int, default=None, choices=(0, 1, 2, 3),
+        help="cutout zoom, as load_hisscube(image_zoom=): 0..3 = 64, 32, 16, 8 px (default: "
+        "the tuned zoom in --params, else 2)",
     )  # fmt: skip
     p.add_argument(
-        "--spectrum-level", type=int, default=None, choices=(0, 1, 2, 3),
-        help="spectral level: 4620, 2310, 1155 or 577 pixels (default: the tuned level in "
-        "--params, else 2)",
+        "--spectrum-zoom", type=int, default=None, choices=(0, 1, 2, 3),
+        help="spectral zoom, as load_hisscube(spectrum_zoom=): 0..3 = 4620, 2310, 1155, 577 "
+        "px (default: the tuned zoom in --params, else 2)",
     )  # fmt: skip
     p.add_argument(
         "--test-size", type=_fraction, default=0.2,

@@ -389,7 +389,7 @@ def test_cli_fit_and_predict_round_trip(synthetic_cube, tmp_path, capsys):
     model, out = tmp_path / "model", tmp_path / "predictions.csv"
     _run(
         ["fit", "--cube", str(synthetic_cube), "--estimator", "spectrum", "--out", str(model),
-         "--params", str(params), "--max-epochs", "1", "--spectrum-level", "3", "--seed", "1"]
+         "--params", str(params), "--max-epochs", "1", "--spectrum-zoom", "3", "--seed", "1"]
     )  # fmt: skip
     text = capsys.readouterr().out
     assert "training 'spectrum' on 38, validating on 13, testing on 13 (seed 1)" in text
