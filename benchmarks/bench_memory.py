@@ -15,14 +15,35 @@ Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_memory.py [--cube PATH] [--n-ob
 [--image-zoom 0] [--spectrum-zoom 0] [--workers 0] [--read-ahead 2]``. The full-size cube
 (about 0.36 MB per object with every zoom and the errors: 11.7 GB for 32,768 objects) takes
 about 15 minutes to build on two cores. Not part of the test suite.
+
+A second section (``--section fit``) measures **in-memory fits** (issue #21: the peak RSS of
+a ``FusionRegressor`` fit at most 2x the arrays it trains on, at every resolution pair). For
+each (image zoom, spectrum zoom) pair, a fresh subprocess loads a small synthetic cube's FLAG=0
+objects with ``load_hisscube`` (``--fit-cube``, built there with ``--fit-n-objects`` objects
+if missing: 2,000 objects take about 40 s and 0.75 GB), resets the kernel's high-water mark
+(``/proc/self/clear_refs``; without it ``ru_maxrss``, an upper bound) and fits
+``FusionRegressor`` (default widths and validation split, ``--fit-epochs`` epochs, CPU, one
+thread). It prints the bytes of the arrays the fit trains on (X's arrays and y), the peak RSS
+above the RSS before ``fit`` and their ratio beside the goal. A second fresh process fits the
+first ``2 * batch_size`` objects only: its peak is the part that does not grow with the data
+(torch's set-up, the network, one batch's activations and gradients), shown as "fixed"; the
+rest, over the arrays, is the "per-data" ratio (the copies of the data). ``--fit-pairs all``
+measures all 16 pairs, ``--fit-pairs 0:0,3:0`` those named; by default a representative six
+(the diagonal and both extremes). Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_memory.py
+--section fit [--fit-cube PATH] [--fit-n-objects 2000] [--fit-epochs 1] [--fit-pairs
+{default,all,I:S,...}]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -103,8 +124,131 @@ def _epoch_rate(model, X, y=None):
     return (len(X) if y is None else len(y)) / (time.perf_counter() - t0)
 
 
+#: Image size (pixels) and spectrum length at each zoom of the synthetic cube.
+_IMAGE_PX = {0: 64, 1: 32, 2: 16, 3: 8}
+_SPECTRUM_PX = {0: 4620, 1: 2310, 2: 1155, 3: 577}
+#: The resolution pairs ``--section fit`` measures by default: the diagonal and both extremes.
+_DEFAULT_PAIRS = [(0, 0), (1, 1), (2, 2), (3, 3), (0, 3), (3, 0)]
+#: Goal of issue #21: the peak RSS of an in-memory fit at most this times its arrays.
+_FIT_GOAL = 2.0
+
+
+def _status_bytes(field):
+    """A ``/proc/self/status`` field (VmRSS, VmHWM) in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def _reset_peak():
+    """Reset the kernel's high-water mark to the current RSS (Linux >= 4.0); False if not."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _fit_child(path, image_zoom, spectrum_zoom, epochs, rows):
+    """In this fresh process: load, then one measured ``FusionRegressor.fit``; prints JSON."""
+    import resource
+
+    from sklearn_sfr.datasets import load_hisscube
+
+    X, y = load_hisscube(path, image_zoom=image_zoom, spectrum_zoom=spectrum_zoom, return_X_y=True)
+    if rows:
+        X, y = X[:rows], np.ascontiguousarray(y[:rows])
+        X = SliceDict(**{k: np.ascontiguousarray(v) for k, v in X.items()})
+    model = FusionRegressor(max_epochs=epochs, device="cpu", random_state=0)
+    nbytes = sum(np.asarray(v).nbytes for v in X.values()) + y.nbytes
+    gc.collect()
+    reset = _reset_peak()
+    base = _status_bytes("VmRSS")
+    t0 = time.perf_counter()
+    model.fit(X, y)
+    seconds = time.perf_counter() - t0
+    # Without the reset, ru_maxrss (KiB on Linux) is the process's peak: an upper bound.
+    peak = (
+        _status_bytes("VmHWM")
+        if reset
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    result = {"bytes": nbytes, "n": len(y), "base": base, "peak": peak, "reset": reset}
+    print(json.dumps({**result, "seconds": seconds}))
+
+
+def _run_fit_child(path, pair, epochs, rows=0):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    command = [sys.executable, __file__, "--fit-child", str(path), *map(str, pair)]
+    command += [str(epochs), str(rows)]
+    result = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _fit_section(args):
+    """Peak RSS of in-memory FusionRegressor fits per resolution pair, over their arrays."""
+    default = os.path.join(tempfile.gettempdir(), f"sfr_bench_fit_{args.fit_n_objects}.h5")
+    path = Path(args.fit_cube or default)
+    if not path.exists():
+        print(f"building {path} ({args.fit_n_objects} objects) ...", flush=True)
+        make_synthetic_cube(path, n_objects=args.fit_n_objects, random_state=0)
+    if args.fit_pairs == "all":
+        pairs = [(i, s) for i in range(4) for s in range(4)]
+    elif args.fit_pairs == "default":
+        pairs = _DEFAULT_PAIRS
+    else:
+        pairs = [tuple(int(z) for z in pair.split(":")) for pair in args.fit_pairs.split(",")]
+    small = 2 * 128  # two batches of the default batch size: the part that does not scale
+    print(
+        f"in-memory FusionRegressor fits on {path} (FLAG=0 objects, {args.fit_epochs} "
+        f"epoch(s), default widths and validation split, CPU, 1 thread); peak RSS above the "
+        f"RSS before fit; goal <= {_FIT_GOAL:g}x the arrays"
+    )
+    header = (
+        f"{'image':>6} {'spectrum':>8} {'objects':>7} {'arrays MB':>9} {'peak MB':>8} "
+        f"{'ratio':>6} {'goal':>5} {'fixed MB':>8} {'per-data':>8} {'fit s':>6}"
+    )
+    print(header)
+    for pair in pairs:
+        fit = _run_fit_child(path, pair, args.fit_epochs)
+        fixed = _run_fit_child(path, pair, args.fit_epochs, rows=small)
+        extra, fixed_extra = fit["peak"] - fit["base"], fixed["peak"] - fixed["base"]
+        ratio = extra / fit["bytes"]
+        per_data = (extra - fixed_extra) / (fit["bytes"] - fixed["bytes"])
+        ok = "OK" if ratio <= _FIT_GOAL else "over"
+        print(
+            f"{_IMAGE_PX[pair[0]]:>4}px {_SPECTRUM_PX[pair[1]]:>6}px {fit['n']:>7} "
+            f"{fit['bytes'] / 1e6:>9.1f} {extra / 1e6:>8.1f} {ratio:>5.2f}x {ok:>5} "
+            f"{fixed_extra / 1e6:>8.1f} {per_data:>7.2f}x {fit['seconds']:>6.1f}"
+            + ("" if fit["reset"] else "  (ru_maxrss: upper bound)"),
+            flush=True,
+        )
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--fit-child"]:
+        path, image_zoom, spectrum_zoom, epochs, rows = argv[1:6]
+        return _fit_child(path, int(image_zoom), int(spectrum_zoom), int(epochs), int(rows))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--section",
+        choices=("all", "out-of-core", "fit"),
+        default="all",
+        help="out-of-core: the one-epoch run on a large cube; fit: in-memory fits per pair",
+    )
+    parser.add_argument("--fit-cube", default=None, help="small cube of --section fit")
+    parser.add_argument("--fit-n-objects", type=int, default=2000, help="objects of a new one")
+    parser.add_argument("--fit-epochs", type=int, default=1, help="epochs of each fit")
+    parser.add_argument(
+        "--fit-pairs",
+        default="default",
+        help="resolution pairs: 'default' (a representative six), 'all' (16), or a list of "
+        "IMAGE_ZOOM:SPECTRUM_ZOOM pairs, e.g. 0:0,3:0",
+    )
     parser.add_argument("--cube", default=None, help="cube (built there if missing)")
     parser.add_argument("--n-objects", type=int, default=32768, help="objects of a new cube")
     parser.add_argument("--budget-gb", type=float, default=1.5, help="memory budget (GB)")
@@ -117,7 +261,13 @@ def main(argv=None):
     parser.add_argument("--read-ahead", type=int, default=2, help="batches read ahead")
     parser.add_argument("--subset", type=int, default=2000, help="objects of the comparison")
     args = parser.parse_args(argv)
+    if args.section in ("all", "out-of-core"):
+        _out_of_core_section(args)
+    if args.section in ("all", "fit"):
+        _fit_section(args)
 
+
+def _out_of_core_section(args):
     budget = args.budget_gb * 1e9
     path = Path(args.cube or os.path.join(tempfile.gettempdir(), "sfr_bench_memory.h5"))
     if not path.exists():

@@ -30,7 +30,13 @@ from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 
 from ..utils._multimodal import get_key, is_multimodal
-from ._inputs import InputScaler, check_no_empty_rows, modality_arrays, network_arrays
+from ._inputs import (
+    InputScaler,
+    ScaledArrays,
+    check_no_empty_rows,
+    modality_arrays,
+    network_arrays,
+)
 from ._lazy import LAZY_LOADERS, HiSSCubeDataset, ScaledDataset, scaler_sample
 from ._losses import LOSSES, make_criterion
 from ._modules import AUGMENTATIONS, FusionNet
@@ -551,22 +557,29 @@ class BaseNeuralEstimator(BaseEstimator):
             )
         self.input_shapes_ = {k: v.shape[1:] for k, v in arrays.items()}
         self.scaler_ = InputScaler().fit(arrays)
-        # Out of core the scaled sample only tells the shapes: scale two rows, not thousands.
-        sample = self._net_inputs(
-            {k: v[:2] for k, v in arrays.items()} if lazy else arrays, sample_weight
-        )
-        del arrays
+        # The scaled inputs' shapes: scale two rows, not thousands.
+        sample = self._net_inputs({k: v[:2] for k, v in arrays.items()})
         self.net_shapes_ = {
             k: tuple(v.shape[1:]) for k, v in sample.items() if k not in _NOT_MODALITIES
         }
         seed = self._seed()
         net = self._build_net(seed, n_outputs, lazy=lazy)
         if lazy:
+            del arrays
             net.fit(self._scaled_dataset(X, y2d), None)
         else:
-            net.fit(sample, y2d)
+            net.fit(self._training_data(arrays, y2d, sample_weight), y2d)
         self.net_ = net  # only once trained: a fit that raised leaves no net behind
         return self
+
+    def _training_data(self, arrays, y2d, sample_weight=None):
+        """What an in-memory fit hands to skorch: the arrays, scaled batch by batch as they
+        are read (:class:`~sklearn_sfr.neural._inputs.ScaledArrays`: the same values as the
+        scaled SliceDict, without a scaled copy of the data), or, when ``net_kwargs`` names
+        a skorch ``dataset`` to build on them, the scaled SliceDict itself."""
+        if any(k == "dataset" or k.startswith("dataset__") for k in self.net_kwargs or {}):
+            return self._net_inputs(arrays, sample_weight)
+        return ScaledArrays(arrays, self.scaler_, y2d, sample_weight)
 
     def _prediction_inputs(self, X):
         """X checked against the fitted shapes, as network inputs (a lazy dataset for a

@@ -1,11 +1,19 @@
-"""Per-object scalars (the redshift) read by the heads, and image augmentation by symmetry."""
+"""Per-object scalars (the redshift) read by the heads, image augmentation by symmetry, and
+the input scaling of in-memory fits (the same numbers without full-size copies)."""
+
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from skorch.dataset import Dataset
 from skorch.helper import SliceDict
 
 from sklearn_sfr import ContrastiveRegressor, FusionRegressor, ImageRegressor
+from sklearn_sfr.neural import _inputs
+from sklearn_sfr.neural._inputs import InputScaler, ScaledArrays, _kth_of_two, _robust_scale
 from sklearn_sfr.neural._modules import FusionNet, augment_images
 
 FAST = {"max_epochs": 3, "batch_size": 32, "width": 8, "embed_dim": 16, "random_state": 0}
@@ -105,3 +113,142 @@ def test_augmentation_only_while_training():
     # Prediction never augments: the same input gives the same output every time.
     np.testing.assert_array_equal(model.predict(X), model.predict(X))
     assert model.net_.module_.image_encoder.augment == "dihedral"
+
+
+# -- input scaling without full-size copies ---------------------------------------------------
+
+
+def _reference_transform(scaler, arrays):
+    """InputScaler.transform as first written: whole-array float64 temporaries (the
+    definition the block-wise transform must reproduce bit for bit)."""
+    out = {}
+    for key, x in arrays.items():
+        centre, scale = scaler.stats_[key]
+        x = x.astype(np.float32)
+        valid = np.isfinite(x)
+        if key == "image":
+            z = (x - centre[None, :, None, None]) / (3.0 * scale[None, :, None, None])
+            mask = valid.mean(axis=1, keepdims=True)
+        else:
+            z = (x / (3.0 * scale))[:, None, :]
+            mask = valid[:, None, :]
+        values = np.where(np.isfinite(z), np.arcsinh(z), 0.0)
+        out[key] = np.concatenate([values, mask], axis=1).astype(np.float32)
+    return out
+
+
+def _assert_identical(actual, expected):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    np.testing.assert_array_equal(actual, expected)
+    np.testing.assert_array_equal(np.signbit(actual), np.signbit(expected))
+
+
+def _messy_arrays(seed, n, bands, size, length, kind):
+    """float32 images and spectra with NaN, ties, zeros and wide dynamic ranges."""
+    rng = np.random.default_rng(seed)
+    image_shape, spectrum_shape = (n, bands, size, size), (n, length)
+    if kind == "normal":
+        image, spectrum = rng.normal(size=image_shape), rng.normal(1e-17, 1e-18, spectrum_shape)
+    elif kind == "ties":
+        image = rng.integers(-2, 3, image_shape).astype(float)
+        spectrum = rng.integers(0, 2, spectrum_shape).astype(float)
+    elif kind == "zeros":
+        image, spectrum = np.zeros(image_shape), np.zeros(spectrum_shape)
+    else:  # "wide": many decades, both signs, a far-off median
+        image = np.exp(rng.uniform(-60, 60, image_shape)) * rng.choice([-1, 1], image_shape)
+        spectrum = rng.normal(1e30, 1e29, spectrum_shape)
+    image, spectrum = image.astype(np.float32), spectrum.astype(np.float32)
+    image[rng.uniform(size=image_shape) < rng.uniform(0, 0.6)] = np.nan
+    spectrum[rng.uniform(size=spectrum_shape) < rng.uniform(0, 0.6)] = np.nan
+    return image, spectrum
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(1, 30),
+    bands=st.integers(1, 5),
+    size=st.sampled_from([1, 2, 5]),
+    length=st.integers(1, 40),
+    kind=st.sampled_from(["normal", "ties", "zeros", "wide"]),
+    nan_band=st.booleans(),
+)
+def test_input_scaler_equals_its_float64_definition(seed, n, bands, size, length, kind, nan_band):
+    """Statistics from one sorted float32 copy per band and block-wise scaling give the
+    numbers of the whole-array float64 definition exactly, so fits do not change."""
+    image, spectrum = _messy_arrays(seed, n, bands, size, length, kind)
+    if nan_band:  # a band missing everywhere: NaN statistics, scale 1, zero inputs
+        image[:, 0] = np.nan
+    arrays = {"image": image, "spectrum": spectrum}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
+        scaler = InputScaler().fit(arrays)
+        bands64 = np.moveaxis(image, 1, 0).reshape(bands, -1).astype(np.float64)
+        expected = {
+            "image": _robust_scale(bands64, axis=1),
+            "spectrum": _robust_scale(spectrum.astype(np.float64).ravel()),
+        }
+    for key in arrays:
+        for actual, reference in zip(scaler.stats_[key], expected[key]):
+            assert type(actual) is type(reference)
+            _assert_identical(actual, reference)
+    reference = _reference_transform(scaler, arrays)
+    for key, values in scaler.transform(arrays).items():
+        _assert_identical(values, reference[key])
+
+
+def test_transform_blocks_do_not_change_the_values(monkeypatch):
+    image, spectrum = _messy_arrays(0, 37, 5, 8, 100, "normal")
+    arrays = {"image": image, "spectrum": spectrum}
+    scaler = InputScaler().fit(arrays)
+    whole = scaler.transform(arrays)
+    monkeypatch.setattr(_inputs, "_BLOCK_VALUES", 700)  # a few rows per block, a ragged end
+    for key, values in scaler.transform(arrays).items():
+        _assert_identical(values, whole[key])
+    # A batch's rows scale to the same values as within the whole array.
+    rows = [5, 0, 36, 5]
+    batch = scaler.transform({k: v[rows] for k, v in arrays.items()})
+    for key, values in batch.items():
+        _assert_identical(values, whole[key][rows])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    a=st.lists(st.integers(-20, 20), max_size=12),
+    b=st.lists(st.integers(-20, 20), max_size=12),
+    data=st.data(),
+)
+def test_kth_of_two_sorted_sequences(a, b, data):
+    a, b = sorted(a), sorted(b)
+    merged = sorted(a + b)
+    if not merged:
+        return
+    k = data.draw(st.integers(0, len(merged) - 1))
+    assert _kth_of_two(a.__getitem__, len(a), b.__getitem__, len(b), k) == merged[k]
+
+
+def test_in_memory_fit_scales_batches_as_the_scaled_arrays_would():
+    """The fit hands skorch the unscaled arrays (scaled batch by batch, no scaled copy): the
+    items are the rows of the scaled SliceDict, and the fit, its validation split included,
+    is the one a SliceDict of scaled arrays gives (kept for a user's skorch ``dataset``)."""
+    X, y = _data(n=96)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    model = FusionRegressor(**FAST).fit(X, y, sample_weight=w)
+    arrays = model._arrays(X)
+    data = ScaledArrays(arrays, model.scaler_, y[:, None], w.astype(np.float32))
+    scaled = model._net_inputs(arrays, w.astype(np.float32))
+    items = data.__getitems__([3, 90])
+    for j, row in enumerate([3, 90]):
+        assert set(items[j][0]) == set(scaled)
+        for key, values in items[j][0].items():
+            _assert_identical(values, scaled[key][row])
+        assert items[j][1] == y[row]
+    with_copy = FusionRegressor(**FAST, net_kwargs={"dataset": Dataset})
+    with_copy.fit(X, y, sample_weight=w)
+    np.testing.assert_array_equal(model.predict(X), with_copy.predict(X))
+    for key in ("train_loss", "valid_loss"):
+        assert model.net_.history[:, key] == with_copy.net_.history[:, key]
+    # A fixed seed gives the same predictions run to run.
+    again = FusionRegressor(**FAST).fit(X, y, sample_weight=w)
+    np.testing.assert_array_equal(model.predict(X), again.predict(X))
