@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import joblib
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
@@ -108,6 +109,12 @@ def _cv_rows(name, model, X, y, cv, n_jobs, noise_floor):
     return rows
 
 
+def _renamed(result, name):
+    """A cached ``(rows, predictions, seconds)`` under another model name."""
+    rows, frame, seconds = result
+    return [{**row, "model": name} for row in rows], frame.assign(model=name), seconds
+
+
 def _reseeded(model, seed):
     """``model`` (cloned) with every ``random_state`` among its parameters set to ``seed``:
     one training repeat. Models without one are deterministic, and repeat identically."""
@@ -146,6 +153,7 @@ def evaluate_models(
     noise_floor=None,
     random_state=0,
     repeats=1,
+    cache=None,
     verbose=False,
 ):
     """Score every model on the fixed split, and by cross-validation on its training part.
@@ -172,6 +180,11 @@ def evaluate_models(
         Trainings of each model on the same split, repeat ``r`` with every ``random_state``
         of the model set to ``random_state + r`` (repeat 0 is the model as given): the spread
         due to training, apart from the spread due to the test sample.
+    cache : dict, default=None
+        Results of earlier calls of the run, keyed by the model and the data: a model that
+        was already trained on the same data, split and seeds (the same network in the
+        modality, fusion and resolution studies) is not trained again, and its rows (fit
+        time included) are reused under this call's name. None: no reuse.
     verbose : bool, default=False
         Print a line per model.
 
@@ -232,9 +245,21 @@ def evaluate_models(
             )  # fmt: skip
         return rows, pd.concat(frames, ignore_index=True), time.perf_counter() - start
 
+    # A model trained on the same data and split by another study of the run is not trained
+    # again: its rows and predictions are reused under this study's name.
+    keys, found = {}, {}
+    if cache is not None:
+        data_key = joblib.hash((X, y, train, test, cv, repeats, random_state))
+        for name, model in models.items():
+            keys[name] = (joblib.hash(model), data_key)
+            if keys[name] in cache:
+                found[name] = _renamed(cache[keys[name]], name)
     # Each fit on one worker when there are no folds, so several networks keep every core busy.
-    tasks = [{"name": name, "model": model} for name, model in models.items()]
-    results = parallel_map(score, tasks, cv=cv, n_jobs=n_jobs)
+    tasks = [{"name": n, "model": m} for n, m in models.items() if n not in found]
+    fresh = dict(zip([t["name"] for t in tasks], parallel_map(score, tasks, cv=cv, n_jobs=n_jobs)))
+    if cache is not None:
+        cache.update({keys[name]: result for name, result in fresh.items()})
+    results = [found[name] if name in found else fresh[name] for name in models]
     rows, predictions = [], []
     for name, (model_rows, frame, seconds) in zip(models, results, strict=True):
         rows.extend(model_rows)

@@ -631,7 +631,9 @@ def _run_into(tmp, cube, recorded_cube, *, studies, quick, n_jobs, random_state,
         neural.setdefault("verbose", 1)
     common = dict(test_size=config["test_size"], cv=config["cv"], n_jobs=n_jobs,
                   random_state=random_state, neural_params=neural, verbose=verbose,
-                  repeats=config["repeats"])  # fmt: skip
+                  repeats=config["repeats"],
+                  # One run trains a model on the same data once, whichever studies share it.
+                  cache={})  # fmt: skip
     data = _study_data(cube, config)
     say(
         f"{cube}: {len(data.y)} FLAG=0 objects, images {data.X['image'].shape[-1]} px, "

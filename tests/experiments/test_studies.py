@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import KFold, cross_validate
+from sklearn.tree import DecisionTreeRegressor
 
 from sklearn_sfr.datasets import load_hisscube
 from sklearn_sfr.experiments import (
@@ -410,3 +411,37 @@ def test_repeats_train_each_model_again_with_other_seeds():
     assert np.ptp(mean) == 0  # nothing random: the repeats agree
     with pytest.raises(ValueError, match="repeats must be a positive integer"):
         evaluate_models(models, X, y, train=train, test=test, repeats=0)
+
+
+class _CountingTree(DecisionTreeRegressor):
+    """A tree that counts its fits across clones (a class attribute)."""
+
+    fits = 0
+
+    def fit(self, X, y, sample_weight=None):
+        type(self).fits += 1
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_a_shared_cache_trains_a_model_once_per_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X[:, 0] + 0.1 * rng.normal(size=60)
+    train, test = study_split(60, test_size=0.25, random_state=0)
+    cache = {}
+    _CountingTree.fits = 0
+    first, pred_first = evaluate_models(
+        {"a": _CountingTree(max_depth=3)}, X, y, train=train, test=test, cache=cache
+    )
+    again, pred_again = evaluate_models(
+        {"b": _CountingTree(max_depth=3)}, X, y, train=train, test=test, cache=cache
+    )
+    assert _CountingTree.fits == 1  # the same model on the same data: reused, renamed
+    assert again["model"].tolist() == ["b"] and pred_again["model"].unique().tolist() == ["b"]
+    np.testing.assert_array_equal(again["rmse"], first["rmse"])
+    np.testing.assert_array_equal(pred_again["y_pred"], pred_first["y_pred"])
+    # Another model, other data or another split is trained.
+    evaluate_models({"c": _CountingTree(max_depth=2)}, X, y, train=train, test=test, cache=cache)
+    evaluate_models({"d": _CountingTree(max_depth=3)}, X, y + 1, train=train, test=test,
+                    cache=cache)  # fmt: skip
+    assert _CountingTree.fits == 3

@@ -31,7 +31,7 @@ def _model(name, random_state, neural_params, **params):
     return make_model(name, random_state=random_state, **params)
 
 
-def _run(models, data, *, test_size, cv, n_jobs, random_state, verbose, repeats=1):
+def _run(models, data, *, test_size, cv, n_jobs, random_state, verbose, repeats=1, cache=None):
     train, test = study_split(len(data.y), test_size=test_size, random_state=random_state)
     return evaluate_models(
         models,
@@ -44,6 +44,7 @@ def _run(models, data, *, test_size, cv, n_jobs, random_state, verbose, repeats=
         noise_floor=data.noise_floor,
         random_state=random_state,
         repeats=repeats,
+        cache=cache,
         verbose=verbose,
     )
 
@@ -63,6 +64,10 @@ _COMMON_DOC = """
         Parameters of every neural model (e.g. ``{{"max_epochs": 30, "device": "cuda"}}``).
     repeats : int, default=1
         Trainings of each model on the same split with different seeds (see
+        :func:`~sklearn_sfr.experiments.evaluate_models`).
+    cache : dict, default=None
+        Results shared by the studies of one run: a model already trained on the same data
+        and split is reused, not trained again (see
         :func:`~sklearn_sfr.experiments.evaluate_models`).
     verbose : bool, default=False
         Print a line per model.

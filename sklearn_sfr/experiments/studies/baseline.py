@@ -24,6 +24,7 @@ def baseline_study(
     random_state=0,
     neural_params=None,
     repeats=1,
+    cache=None,
     verbose=False,
 ):
     """Decision trees on spectra (rebinned pixels, line features) and on photometry
@@ -52,7 +53,7 @@ def baseline_study(
     built = {name: _model(name, random_state, neural_params) for name in models}
     return _run(
         built, data, test_size=test_size, cv=cv, n_jobs=n_jobs,
-        random_state=random_state, repeats=repeats, verbose=verbose,
+        random_state=random_state, repeats=repeats, cache=cache, verbose=verbose,
     )  # fmt: skip
 
 

@@ -32,6 +32,7 @@ def flag_study(
     random_state=0,
     neural_params=None,
     repeats=1,
+    cache=None,
     verbose=False,
 ):
     """Trained on FLAG=0 objects only, or on every labelled object: always scored on FLAG=0.
@@ -72,7 +73,7 @@ def flag_study(
     tasks = [
         dict(models={name: _model(name, random_state, neural_params) for name in models},
              X=X, y=y, train=subset, test=test, cv=cv, noise_floor=data.noise_floor,
-             random_state=random_state, repeats=repeats, verbose=verbose)
+             random_state=random_state, repeats=repeats, cache=cache, verbose=verbose)
         for subset in (train[clean[train]], train)
     ]  # fmt: skip
     results = list(parallel_map(evaluate_models, tasks, cv=cv, n_jobs=n_jobs))

@@ -25,6 +25,7 @@ def fusion_study(
     random_state=0,
     neural_params=None,
     repeats=1,
+    cache=None,
     verbose=False,
 ):
     """The fusion strategies compared: early, intermediate, late, cross-attention and
@@ -63,7 +64,7 @@ def fusion_study(
         )
     scores, predictions = _run(
         built, data, test_size=test_size, cv=cv, n_jobs=n_jobs,
-        random_state=random_state, repeats=repeats, verbose=verbose,
+        random_state=random_state, repeats=repeats, cache=cache, verbose=verbose,
     )  # fmt: skip
     strategy = {name: name[len("fusion (") : -1] for name in built if name.startswith("fusion")}
     scores.insert(1, "fusion", scores["model"].map(strategy).fillna("contrastive"))

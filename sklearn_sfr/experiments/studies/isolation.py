@@ -79,6 +79,7 @@ def isolation_study(
     random_state=0,
     neural_params=None,
     repeats=1,
+    cache=None,
     verbose=False,
 ):
     """With vs without :class:`~sklearn_sfr.preprocessing.ObjectIsolator` in front of each
@@ -115,7 +116,7 @@ def isolation_study(
             built[name] = model if isolation == "none" else _with_isolator(model, random_state)
         tasks.append(dict(models=built, data=data, test_size=test_size, cv=cv,
                           random_state=random_state, repeats=repeats,
-                          verbose=verbose))  # fmt: skip
+                          cache=cache, verbose=verbose))  # fmt: skip
     results = list(parallel_map(_run, tasks, cv=cv, n_jobs=n_jobs))
     all_scores, all_predictions = [], []
     for isolation, (scores, predictions) in zip(("none", "ObjectIsolator"), results):

@@ -25,6 +25,7 @@ def modality_study(
     random_state=0,
     neural_params=None,
     repeats=1,
+    cache=None,
     verbose=False,
 ):
     """Image only, spectrum only, and both fused: how much each modality tells.
@@ -57,7 +58,7 @@ def modality_study(
     }
     scores, predictions = _run(
         built, data, test_size=test_size, cv=cv, n_jobs=n_jobs,
-        random_state=random_state, repeats=repeats, verbose=verbose,
+        random_state=random_state, repeats=repeats, cache=cache, verbose=verbose,
     )  # fmt: skip
     modality = {"image": "image", "spectrum": "spectrum"}
     scores.insert(1, "modality", scores["model"].map(modality).fillna("both"))

@@ -35,6 +35,7 @@ def resolution_study(
     random_state=0,
     neural_params=None,
     repeats=1,
+    cache=None,
     verbose=False,
 ):
     """Every image zoom x spectral level pair: accuracy against fit time, predict time and
@@ -70,7 +71,7 @@ def resolution_study(
     tasks = [
         dict(cube=cube, image_zoom=i, spectrum_zoom=s, flag=flag, model=model,
              model_params=model_params, test_size=test_size, cv=cv, random_state=random_state,
-             neural_params=neural_params, repeats=repeats, verbose=verbose)
+             neural_params=neural_params, repeats=repeats, cache=cache, verbose=verbose)
         for i in image_zooms for s in spectrum_zooms
     ]  # fmt: skip
     results = list(parallel_map(_resolution_pair, tasks, cv=cv, n_jobs=n_jobs))
