@@ -642,14 +642,19 @@ def _run_into(tmp, cube, recorded_cube, *, studies, quick, n_jobs, random_state,
     )
     scores, predictions = {}, {}
     run = StudyRun(cube=cube, data=data, config=config, common=common)
-    for name in studies:
-        say(f"{name} study")
+    from tqdm.auto import tqdm
+
+    # A bar over the studies (stderr, with the time left), beside each model's lines.
+    bar = tqdm(list(studies), desc="studies", unit=" studies", disable=not verbose)
+    for name in bar:
+        bar.set_description(f"{name} study")
         t0 = time.perf_counter()
         scores[name], predictions[name] = REGISTRY[name].run(run)
         # Each study's raw results are kept as soon as they exist.
         write_csv_atomic(scores[name], tmp / f"{name}_scores.csv", index=False)
         write_csv_atomic(predictions[name], tmp / f"{name}_predictions.csv", index=False)
-        say(f"{name} study done in {time.perf_counter() - t0:.0f} s")
+        if verbose:  # above the bars, not through them
+            bar.write(f"{name} study done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     seconds = time.perf_counter() - start
     record = {
         "cube": recorded_cube,
