@@ -453,3 +453,16 @@ def test_residuals_log_axis_for_a_wide_positive_covariate():
     assert fig.axes[0].get_xscale() == "linear"
     with pytest.raises(ValueError, match="positive values"):
         plot_residuals(y, y + 0.1, {"log mass": mass - 10.5}, logx=True)
+
+
+def test_model_comparison_draws_the_intervals_as_error_bars():
+    frame = pd.DataFrame({"model": ["a", "b"], "rmse": [0.40, 0.50],
+                          "rmse_low": [0.35, 0.41], "rmse_high": [0.46, 0.60]})  # fmt: skip
+    fig = plot_model_comparison(frame, interval=("rmse_low", "rmse_high"))
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["0.400 [0.350, 0.460]", "0.500 [0.410, 0.600]"]
+    assert ax.get_legend().get_texts()[0].get_text() == "score and its 95 % interval"
+    # The caps of the error bars sit at the bounds.
+    caps = sorted(round(float(x), 3) for line in ax.lines for x in np.atleast_1d(line.get_xdata()))
+    assert {0.35, 0.46, 0.41, 0.6} <= set(caps)

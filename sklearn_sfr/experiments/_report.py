@@ -26,10 +26,9 @@ from ..utils._outputs import OutputFolder
 from .studies import REGISTRY, StudyRun
 from .studies._base import (
     INTERVAL_METRICS,
-    INTERVAL_SEED,
     N_RESAMPLES,
     Comparisons,
-    prediction_matrix,
+    with_intervals,
 )
 
 #: The studies ``run_study`` can run, in order (``studies.REGISTRY``).
@@ -199,31 +198,8 @@ def summary_table(scores, keys=("model",), predictions=None):
         folds = cv.groupby(keys, sort=False)["rmse"].agg(cv_rmse_mean="mean", cv_rmse_std="std")
         table = table.merge(folds.reset_index(), on=keys, how="left")
     if predictions is not None and len(predictions):
-        table = _with_intervals(table, keys, predictions)
+        table = with_intervals(table, keys, predictions)
     return table.sort_values("rmse", kind="stable").reset_index(drop=True)
-
-
-def _with_intervals(table, keys, predictions):
-    """``table`` with the interval columns of every metric of :data:`INTERVAL_METRICS`."""
-    from ..metrics import score_intervals
-
-    bounds = {f"{m}_{side}": [] for m in INTERVAL_METRICS for side in ("low", "high")}
-    for _, row in table.iterrows():
-        frame = predictions
-        objects = row.get("objects", "all")
-        if objects != "all" and "neighbour" in frame:  # a subset of the test objects
-            frame = frame[frame["neighbour"].astype(bool) == (objects == "with neighbour")]
-        _, y_true, y_pred = prediction_matrix(frame, {k: row[k] for k in keys if k != "objects"})
-        found = None
-        if y_true is not None and len(y_true) >= 2:
-            found = score_intervals(
-                y_true, y_pred, INTERVAL_METRICS, n_resamples=N_RESAMPLES,
-                random_state=INTERVAL_SEED,
-            )  # fmt: skip
-        for m in INTERVAL_METRICS:
-            bounds[f"{m}_low"].append(np.nan if found is None else found[m].low)
-            bounds[f"{m}_high"].append(np.nan if found is None else found[m].high)
-    return table.assign(**bounds)
 
 
 def _display(table):

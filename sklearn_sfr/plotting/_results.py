@@ -770,8 +770,13 @@ def plot_pareto(
 # model comparison
 
 
-def plot_model_comparison(frame, *, model="model", value="rmse", noise_floor=None, ax=None):
-    """Mean ± standard deviation across folds of a metric, one row per model, best first.
+def plot_model_comparison(
+    frame, *, model="model", value="rmse", noise_floor=None, interval=None, ax=None
+):
+    """A metric of each model with its spread or interval, one row per model, best first.
+
+    The error bar is the standard deviation across folds or, with ``interval``, each
+    model's confidence interval.
 
     Parameters
     ----------
@@ -784,6 +789,10 @@ def plot_model_comparison(frame, *, model="model", value="rmse", noise_floor=Non
         and ``neg_`` scores) at the top.
     noise_floor : float, optional
         Drawn as a dashed vertical line.
+    interval : tuple of (str, str), optional
+        Columns of the lower and upper bounds of each model's 95 % interval (e.g.
+        ``("rmse_low", "rmse_high")`` of a study's summary): drawn as the error bars, and
+        written ``value [low, high]``, instead of the spread across folds.
     ax : Axes, optional
         Draw into this axes; default a new figure.
 
@@ -791,8 +800,8 @@ def plot_model_comparison(frame, *, model="model", value="rmse", noise_floor=Non
     -------
     fig : Figure
         The figure of the axes. Each model shows its folds (small grey dots), its mean and
-        error bar (the sample standard deviation across folds; none for a single fold) and
-        the text ``mean ± std``.
+        error bar (the sample standard deviation across folds, none for a single fold; or
+        its ``interval``) and the text ``mean ± std`` (or ``mean [low, high]``).
 
     Raises
     ------
@@ -823,21 +832,37 @@ def plot_model_comparison(frame, *, model="model", value="rmse", noise_floor=Non
         folds = grouped.get_group(name).to_numpy()
         jitter = np.linspace(-0.12, 0.12, folds.size) if folds.size > 1 else np.zeros(1)
         ax.scatter(folds, y + jitter, s=12, color="0.6", zorder=2, lw=0)
+    bounds = None
+    if interval is not None:
+        _check_frame(frame, list(interval), numeric=list(interval))
+        bounds = frame[list(interval)].astype(float).groupby(names, sort=False).mean()
+        bounds = bounds.loc[stats.index].to_numpy()
+        if not np.isfinite(bounds).all():
+            bounds = None  # an interval could not be computed: fall back to the spread
+    if bounds is not None:
+        xerr = np.vstack([stats["mean"] - bounds[:, 0], bounds[:, 1] - stats["mean"]])
+        label = "score and its 95 % interval"
+    else:
+        xerr = stats["std"].fillna(0.0)
+        # One score per model (a test split) has no spread to show: say what the dot is.
+        label = "mean ± std over folds" if (stats["count"] > 1).any() else "score"
     ax.errorbar(
         stats["mean"],
         positions,
-        xerr=stats["std"].fillna(0.0),
+        xerr=np.clip(xerr, 0.0, None),
         fmt="o",
         color="C0",
         ecolor="C0",
         capsize=4,
         ms=7,
         zorder=3,
-        # One score per model (a test split) has no spread to show: say what the dot is.
-        label="mean ± std over folds" if (stats["count"] > 1).any() else "score",
+        label=label,
     )
-    for y, (mean, std) in zip(positions, stats[["mean", "std"]].to_numpy()):
-        text = _format_value(mean) if not np.isfinite(std) else f"{mean:.3f} ± {std:.3f}"
+    for k, (y, (mean, std)) in enumerate(zip(positions, stats[["mean", "std"]].to_numpy())):
+        if bounds is not None:
+            text = f"{mean:.3f} [{bounds[k, 0]:.3f}, {bounds[k, 1]:.3f}]"
+        else:
+            text = _format_value(mean) if not np.isfinite(std) else f"{mean:.3f} ± {std:.3f}"
         ax.annotate(
             text,
             (mean, y),

@@ -193,8 +193,15 @@ class Study:
         from ...plotting import plot_model_comparison, save_figure
 
         floor = data.noise_floor if data is not None else None
+        interval = None
+        if predictions is not None and len(predictions) and not (scores["split"] == "cv").any():
+            # The test split: each model's paired-bootstrap interval as its error bar.
+            scores = with_intervals(
+                scores.reset_index(drop=True), self.keys, predictions, metrics=("rmse",)
+            )
+            interval = ("rmse_low", "rmse_high")
         frame, what = self.comparison_frame(scores)
-        fig = plot_model_comparison(frame, value="rmse", noise_floor=floor)
+        fig = plot_model_comparison(frame, value="rmse", noise_floor=floor, interval=interval)
         figures = {
             f"{self.name}_comparison": (
                 save_figure(fig, folder / f"{self.name}_comparison.png"),
@@ -332,3 +339,31 @@ def said(result, gain_word, loss_word):
         f"makes no detectable difference at this sample size ({interval}; the smallest "
         f"difference this run could detect is {result.detectable:.3f} dex)"
     )
+
+
+def with_intervals(table, keys, predictions, metrics=INTERVAL_METRICS):
+    """``table`` with ``<metric>_low`` and ``<metric>_high`` columns: each configuration's
+    95 % interval from a paired bootstrap over its test objects (seed repeats included),
+    computed once per configuration (NaN where its predictions are missing)."""
+    from ...metrics import score_intervals
+
+    bounds = {f"{m}_{side}": [] for m in metrics for side in ("low", "high")}
+    done = {}
+    for _, row in table.iterrows():
+        key = tuple(row[k] for k in keys)
+        if key not in done:
+            frame = predictions
+            objects = row.get("objects", "all")
+            if objects != "all" and "neighbour" in frame:  # a subset of the test objects
+                frame = frame[frame["neighbour"].astype(bool) == (objects == "with neighbour")]
+            where = {k: row[k] for k in keys if k != "objects"}
+            _, y_true, y_pred = prediction_matrix(frame, where)
+            done[key] = None
+            if y_true is not None and len(y_true) >= 2:
+                done[key] = score_intervals(
+                    y_true, y_pred, metrics, n_resamples=N_RESAMPLES, random_state=INTERVAL_SEED
+                )
+        for m in metrics:
+            bounds[f"{m}_low"].append(np.nan if done[key] is None else done[key][m].low)
+            bounds[f"{m}_high"].append(np.nan if done[key] is None else done[key][m].high)
+    return table.assign(**bounds)
