@@ -566,3 +566,17 @@ def test_repeats_are_averaged_with_their_training_spread():
     assert table["model"].tolist() == ["a", "b"] and (table["repeats"] == 3).all()
     np.testing.assert_allclose(table["rmse"], [0.42, 0.48])
     np.testing.assert_allclose(table["rmse_training_std"], [0.02, 0.02])
+
+
+def test_a_re_rendered_report_gives_the_same_intervals_and_verdicts(quick_run, tmp_path):
+    result, out, _ = quick_run
+    folder = tmp_path / "copy"
+    shutil.copytree(out, folder)
+    before = pd.read_csv(folder / "flag_summary.csv")
+    assert {"rmse_low", "rmse_high", "nmad_low", "outlier_fraction_high"} <= set(before)
+    assert (before["rmse_low"] <= before["rmse"]).all()
+    assert (before["rmse"] <= before["rmse_high"]).all()
+    again = render_report(folder, verbose=False)
+    pd.testing.assert_frame_equal(pd.read_csv(folder / "flag_summary.csv"), before)
+    assert again["conclusions"] == result["conclusions"]
+    assert any("95 % interval [" in line for line in again["conclusions"])
