@@ -466,3 +466,9 @@ def test_model_comparison_draws_the_intervals_as_error_bars():
     # The caps of the error bars sit at the bounds.
     caps = sorted(round(float(x), 3) for line in ax.lines for x in np.atleast_1d(line.get_xdata()))
     assert {0.35, 0.46, 0.41, 0.6} <= set(caps)
+
+
+def test_model_comparison_of_a_single_model():
+    # pandas 3 could not find the only group of a one-row frame (get_group raised KeyError).
+    fig = plot_model_comparison(pd.DataFrame({"model": ["mean"], "rmse": [0.5]}))
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["mean"]

@@ -582,9 +582,9 @@ def _check_study(cube, studies, quick, settings):
         raise FileNotFoundError(f"cube not found: {cube}")
     with HiSSCube(cube) as opened:
         opened.validate()  # a damaged zoom fails now, not after an hour of other studies
-    unknown = [s for s in studies if s not in STUDIES]
+    unknown = [s for s in studies if s not in REGISTRY]
     if unknown:
-        raise ValueError(f"unknown studies {unknown}; choose from {list(STUDIES)}")
+        raise ValueError(f"unknown studies {unknown}; choose from {list(REGISTRY)}")
     return _settings(quick, settings)
 
 

@@ -828,8 +828,10 @@ def plot_model_comparison(
 
     fig, ax = _axes(ax, (7.0, 1.3 + 0.5 * len(stats)))
     positions = np.arange(len(stats))
+    # Not grouped.get_group: pandas 3 cannot find the group of a one-row frame.
+    by_name = {name: group.to_numpy() for name, group in grouped}
     for y, name in zip(positions, stats.index):
-        folds = grouped.get_group(name).to_numpy()
+        folds = by_name[name]
         jitter = np.linspace(-0.12, 0.12, folds.size) if folds.size > 1 else np.zeros(1)
         ax.scatter(folds, y + jitter, s=12, color="0.6", zorder=2, lw=0)
     bounds = None

@@ -580,3 +580,37 @@ def test_a_re_rendered_report_gives_the_same_intervals_and_verdicts(quick_run, t
     pd.testing.assert_frame_equal(pd.read_csv(folder / "flag_summary.csv"), before)
     assert again["conclusions"] == result["conclusions"]
     assert any("95 % interval [" in line for line in again["conclusions"])
+
+
+def test_a_new_study_is_one_object_and_one_registry_entry(synthetic_cube, tmp_path, monkeypatch):
+    """What adding a study takes: a Study subclass (its file) and its registry entry (the
+    one line in ``studies/__init__.py``); the report, its tables, conclusions and figures
+    follow without any other change."""
+    from sklearn.dummy import DummyRegressor
+
+    from sklearn_sfr.experiments import evaluate_models, study_split
+    from sklearn_sfr.experiments.studies import REGISTRY, Study
+
+    class MeanStudy(Study):
+        """How good is predicting the training mean: the floor of every model."""
+
+        name = "mean"
+        keys = ("model",)
+
+        def run(self, run):
+            data = run.data
+            train, test = study_split(len(data.y), test_size=run.common["test_size"],
+                                      random_state=run.common["random_state"])  # fmt: skip
+            return evaluate_models({"mean": DummyRegressor()}, data.X, data.y, train=train,
+                                   test=test, noise_floor=data.noise_floor)  # fmt: skip
+
+        def conclusions(self, tables, dex, compare):
+            return [f"**Mean**: predicting the mean gives {dex(tables[self.name].iloc[0])}."]
+
+    monkeypatch.setitem(REGISTRY, "mean", MeanStudy())
+    result = run_study(synthetic_cube, tmp_path / "r", studies=["mean"], quick=True,
+                       verbose=False)  # fmt: skip
+    markdown = (tmp_path / "r" / "report.md").read_text()
+    assert "## Mean study" in markdown and "**Mean**: predicting the mean gives RMSE" in markdown
+    assert (tmp_path / "r" / "mean_comparison.png").is_file()
+    assert {"rmse_low", "rmse_high"} <= set(result["tables"]["mean"].columns)
