@@ -150,24 +150,6 @@ def _check_cube_file(cube):
 
 # --------------------------------------------------------------------------------------------
 # scores with bootstrap intervals
-def _residual_statistics(y_true, y_pred, axis=-1):
-    """The card's metrics as functions of the residuals, vectorised over ``axis`` for
-    :func:`scipy.stats.bootstrap`; on one sample they equal :mod:`sklearn_sfr.metrics`'."""
-    from ..metrics import NMAD_SCALE
-
-    r = np.asarray(y_pred) - np.asarray(y_true)
-    centre = np.median(r, axis=axis, keepdims=True)
-    return np.stack(
-        [
-            np.sqrt(np.mean(r**2, axis=axis)),
-            np.mean(np.abs(r), axis=axis),
-            NMAD_SCALE * np.median(np.abs(r - centre), axis=axis),
-            np.median(r, axis=axis),
-            np.mean(np.abs(r) > _OUTLIER_THRESHOLD, axis=axis),
-        ]
-    )
-
-
 def _score_predictions(y_true, y_pred, *, n_resamples=2000, random_state=0):
     """RMSE, MAE, NMAD, bias and outlier fraction with 95 % bootstrap intervals.
 
@@ -190,41 +172,32 @@ def _score_predictions(y_true, y_pred, *, n_resamples=2000, random_state=0):
         ``{"n": n, "rmse": {"value", "low", "high"}, ...}``; ``low`` and ``high`` are None
         for fewer than 2 objects.
     """
-    from scipy import stats
-
-    from ..metrics import bias, mean_absolute_error, nmad, outlier_fraction, rmse
+    from ..metrics import score_intervals
 
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
-    values = {
-        "rmse": rmse(y_true, y_pred),
-        "mae": float(mean_absolute_error(y_true, y_pred)),
-        "nmad": nmad(y_true, y_pred),
-        "bias": bias(y_true, y_pred),
-        "outlier_fraction": outlier_fraction(y_true, y_pred, threshold=_OUTLIER_THRESHOLD),
-    }
-    low = high = [None] * len(_METRICS)
-    if len(y_true) >= 2:
-        with warnings.catch_warnings():
-            # Identical resamples (a handful of objects) make an interval of width zero.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-            result = stats.bootstrap(
-                (y_true, y_pred),
-                _residual_statistics,
-                paired=True,
-                vectorized=True,
-                n_resamples=n_resamples,
-                batch=200,  # at most 200 resamples of every object in memory
-                confidence_level=_CONFIDENCE,
-                method=_INTERVAL_METHOD,
-                rng=np.random.default_rng(random_state),
-            )
-        low = [float(v) for v in result.confidence_interval.low]
-        high = [float(v) for v in result.confidence_interval.high]
     scores = {"n": len(y_true)}
-    for k, name in enumerate(_METRICS):
-        scores[name] = {"value": float(values[name]), "low": low[k], "high": high[k]}
+    if len(y_true) < 2:  # no interval of fewer than two objects
+        from ..metrics import bias, mean_absolute_error, nmad, outlier_fraction, rmse
+
+        values = {
+            "rmse": rmse, "mae": mean_absolute_error, "nmad": nmad, "bias": bias,
+            "outlier_fraction": lambda t, p: outlier_fraction(t, p, threshold=_OUTLIER_THRESHOLD),
+        }  # fmt: skip
+        for name in _METRICS:
+            value = float(values[name](y_true, y_pred)) if len(y_true) else float("nan")
+            scores[name] = {"value": value, "low": None, "high": None}
+        return scores
+    with warnings.catch_warnings():
+        # Identical resamples (a handful of objects) make an interval of width zero.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        found = score_intervals(
+            y_true, y_pred, _METRICS, confidence_level=_CONFIDENCE, n_resamples=n_resamples,
+            method=_INTERVAL_METHOD, threshold=_OUTLIER_THRESHOLD, random_state=random_state,
+        )  # fmt: skip
+    for name in _METRICS:
+        result = found[name]
+        scores[name] = {"value": result.value, "low": result.low, "high": result.high}
     return scores
 
 
