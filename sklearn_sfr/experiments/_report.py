@@ -293,11 +293,11 @@ def _comparison_frame(name, scores):
     return REGISTRY[name].comparison_frame(scores)
 
 
-def _result_figures(name, scores, predictions, data, folder):
+def _result_figures(name, scores, predictions, data, folder, table=None):
     """Study ``name``'s figures in ``folder``: name -> (path, caption)."""
     import matplotlib.pyplot as plt
 
-    figures = REGISTRY[name].figures(scores, predictions, data, folder)
+    figures = REGISTRY[name].figures(scores, predictions, data, folder, table)
     plt.close("all")
     return figures
 
@@ -316,7 +316,9 @@ def _write_report(folder, data, scores, predictions, record, cube):
         write_csv_atomic(tables[name], folder / f"{name}_summary.csv", index=False)
     figures = _eda_figures(cube, data, folder)
     for name in studies:
-        figures.update(_result_figures(name, scores[name], predictions[name], data, folder))
+        figures.update(
+            _result_figures(name, scores[name], predictions[name], data, folder, tables[name])
+        )
     found = conclusions(tables, predictions)
 
     report = _Report("sklearn-sfr study: star-formation rates from images and spectra")

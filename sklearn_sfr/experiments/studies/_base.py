@@ -188,18 +188,24 @@ class Study:
             return scores[scores["split"] == "cv"], "cross-validated RMSE (mean ± std)"
         return scores[scores["split"] == "test"], "test RMSE"
 
-    def figures(self, scores, predictions, data, folder):
-        """The study's figures in ``folder``: name -> (path, caption)."""
+    def figures(self, scores, predictions, data, folder, table=None):
+        """The study's figures in ``folder``: name -> (path, caption); ``table`` is the
+        study's summary, whose RMSE intervals (if any) become the error bars of a test
+        split's comparison."""
         from ...plotting import plot_model_comparison, save_figure
 
         floor = data.noise_floor if data is not None else None
         interval = None
-        if predictions is not None and len(predictions) and not (scores["split"] == "cv").any():
-            # The test split: each model's paired-bootstrap interval as its error bar.
-            scores = with_intervals(
-                scores.reset_index(drop=True), self.keys, predictions, metrics=("rmse",)
-            )
-            interval = ("rmse_low", "rmse_high")
+        bounds = ["rmse_low", "rmse_high"]
+        if (
+            table is not None
+            and set(bounds) <= set(table.columns)
+            and not (scores["split"] == "cv").any()
+        ):
+            # The test split: each model's interval, computed once for the summary table.
+            keys = list(self.keys)
+            scores = scores.merge(table[[*keys, *bounds]], on=keys, how="left")
+            interval = tuple(bounds)
         frame, what = self.comparison_frame(scores)
         fig = plot_model_comparison(frame, value="rmse", noise_floor=floor, interval=interval)
         figures = {

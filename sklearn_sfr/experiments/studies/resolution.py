@@ -191,7 +191,7 @@ class ResolutionStudy(Study):
         )
         return out
 
-    def figures(self, scores, predictions, data, folder):
+    def figures(self, scores, predictions, data, folder, table=None):
         from ...plotting import plot_pareto, plot_resolution_heatmap, save_figure
 
         floor = data.noise_floor if data is not None else None
