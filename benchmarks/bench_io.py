@@ -191,14 +191,14 @@ def _our_load(path, image_zoom, spectrum_zoom):
 
 def _arrays_load(path, image_zoom, spectrum_zoom):
     """load_hisscube's arrays without its metadata frame: the reads and the unit change."""
-    from sklearn_sfr.datasets._loader import _to_sdss_units
+    from sklearn_sfr.datasets._selection import to_sdss_units
 
     with HiSSCube(path) as cube:
         arrays = {
             "image": cube.read_images(zoom=image_zoom),
             "spectrum": cube.read_spectra(level=spectrum_zoom),
         }
-    _to_sdss_units(arrays)
+    to_sdss_units(arrays)
     return list(arrays.values())
 
 

@@ -15,10 +15,10 @@ from .cli import _device, _fraction, _positive_int, _seed
 
 def _cmd_fit(args):
     from .experiments import fit_model
-    from .model_selection._models import _spec
+    from .experiments._models import model_spec
 
     overrides = {}
-    neural = _spec(args.estimator).kind == "neural"
+    neural = model_spec(args.estimator).kind == "neural"
     for value, key, option in (
         (args.max_epochs, "model__max_epochs", "--max-epochs"),
         (args.device, "model__device", "--device"),
@@ -64,7 +64,7 @@ def _cmd_predict(args):
 
 
 def _add_fit_parser(sub):
-    from .model_selection import MODEL_NAMES
+    from .experiments import MODEL_NAMES
 
     p = sub.add_parser(
         "fit",

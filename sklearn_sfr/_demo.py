@@ -48,13 +48,13 @@ def run_demo(
         What :func:`~sklearn_sfr.experiments.run_study` returns.
     """
     from .datasets import make_synthetic_cube
-    from .experiments._report import STUDIES, _check_study, _run_into, conclusion_lines
+    from .experiments._report import STUDIES, check_study, conclusion_lines, run_into
     from .utils._outputs import OutputFolder
 
     out = Path(out)
     inputs = [] if cube is None else [cube]
     # A given cube is checked before anything is written; a built one is valid by making.
-    config = _check_study(Path(cube), STUDIES, True, {"cv": cv}) if cube is not None else None
+    config = check_study(Path(cube), STUDIES, True, {"cv": cv}) if cube is not None else None
     folder = OutputFolder(out, kind="demo", overwrite=overwrite, inputs=inputs)
 
     def say(msg):
@@ -68,10 +68,10 @@ def run_demo(
             say(f"building a synthetic cube of {n_objects} objects ({out / CUBE_NAME}) ...")
             make_synthetic_cube(used, n_objects=n_objects, random_state=random_state)
             recorded = CUBE_NAME  # relative: the folder can be moved with its cube
-            config = _check_study(used, STUDIES, True, {"cv": cv})
+            config = check_study(used, STUDIES, True, {"cv": cv})
         else:
             used, recorded = Path(cube), str(Path(cube).resolve())
-        result = _run_into(
+        result = run_into(
             tmp, used, recorded, studies=STUDIES, quick=True, n_jobs=None,
             random_state=random_state, verbose=verbose, config=config,
         )  # fmt: skip

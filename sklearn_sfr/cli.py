@@ -148,7 +148,7 @@ def _print_info(path):
         stats.index.name = None
         print("\nlabel AVG (log SFR [M_sun/yr]) by flag:")
         print(stats.round(3).to_string())
-        from .datasets._loader import LOG_SFR_LIMIT
+        from .datasets._selection import LOG_SFR_LIMIT
 
         avg = frame["AVG"].to_numpy(np.float64)
         with np.errstate(invalid="ignore"):
@@ -277,7 +277,9 @@ def _cmd_study(args):
             if isinstance(value, dict) and isinstance(settings.get(key), dict):
                 value = {**settings[key], **value}
             settings[key] = value
-    _check_cube(args.cube)
+    from .datasets._reader import check_cube
+
+    check_cube(args.cube)  # a clear one-line error before any work
     with _dask_scheduler(args.scheduler):
         result = run_study(
             args.cube,
@@ -325,16 +327,6 @@ def _dask_scheduler(address):
     return stack
 
 
-def _check_cube(path):
-    """A clear one-line error for a cube that is missing or not a HiSS-Cube."""
-    from .datasets import HiSSCube
-
-    if not Path(path).is_file():
-        raise _UserError(f"cube not found: {path}")
-    with HiSSCube(path) as cube:
-        cube.validate()
-
-
 def _add_study_parser(sub):
     from .experiments._report import STUDIES
 
@@ -374,7 +366,8 @@ def _add_study_parser(sub):
     )  # fmt: skip
     p.add_argument(
         "--max-epochs", type=_positive_int, default=None,
-        help="epochs of every net (default: 60, or 3 with --quick)",
+        help="the cap on epochs of every net, which trains until early stopping "
+        "(default: 100, or 3 with --quick)",
     )  # fmt: skip
     p.add_argument(
         "--device", type=_device, default=None,
@@ -442,7 +435,13 @@ def _cmd_scene(args):
         )
     )
     paths = write_scene_report(
-        out, scores, predictions, description=description, overwrite=args.overwrite
+        out,
+        scores,
+        predictions,
+        description=description,
+        data_dir=data_dir,
+        quick=args.quick,
+        overwrite=args.overwrite,
     )
     print(f"report written to {paths['report']} in {time.perf_counter() - t0:.0f} s")
 
@@ -543,7 +542,7 @@ def _deprecated_zoom_options(args):
 
 
 def _cmd_tune(args):
-    from .model_selection import tune
+    from .experiments import tune
 
     _deprecated_zoom_options(args)
     try:
@@ -589,7 +588,7 @@ def _cmd_tune(args):
 
 def _add_tune_parser(sub):
     from .datasets._layout import CUTOUT_SIZES
-    from .model_selection import MODEL_NAMES
+    from .experiments import MODEL_NAMES
 
     p = sub.add_parser(
         "tune",

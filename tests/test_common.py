@@ -498,28 +498,6 @@ IGNORED_METHOD_CODES = {"EX01"}
 #: Codes not enforced for properties, whose signature numpydoc cannot read.
 IGNORED_PROPERTY_CODES = {"PR02", "GL08"}
 
-#: Where docstrings may still fail numpydoc validation, by import-path prefix, and why: modules
-#: that other changes are editing (the datasets reader, the experiments package) or that the
-#: change adding this test did not own. A failure there is an xfail with the errors; anywhere
-#: else it fails. Fix the docstrings, then drop the entry.
-DOCSTRING_DEBT = {
-    "sklearn_sfr.datasets._reader.HiSSCube.": (
-        "HiSSCube's methods lack Parameters/Returns; _reader.py is being edited elsewhere"
-    ),
-    "sklearn_sfr.datasets._writer.": "a type ending in a period (PR09), a bare Returns (RT03)",
-    "sklearn_sfr.experiments.": (
-        "multi-line summaries, undocumented parameters and returns; the package is being "
-        "restructured elsewhere"
-    ),
-    "sklearn_sfr.model_selection._models.": "a bare Returns (RT03), an undocumented parameter",
-    "sklearn_sfr.plotting._scene.plot_confusion_matrices": "a bare Returns (RT03)",
-    "sklearn_sfr.plotting._results.plot_residuals": "a summary in the third person (SS05)",
-}
-
-
-def _debt(path):
-    return next((why for prefix, why in DOCSTRING_DEBT.items() if path.startswith(prefix)), None)
-
 
 def _errors(path, method, is_property):
     from numpydoc.validate import validate
@@ -540,6 +518,4 @@ def _errors(path, method, is_property):
 def test_numpydoc(path, method, is_property):
     pytest.importorskip("numpydoc.validate")
     errors = _errors(path, method, is_property)
-    if errors and _debt(path):
-        pytest.xfail(f"{_debt(path)}: {'; '.join(errors)}")
     assert not errors, f"{path}:\n  " + "\n  ".join(errors)

@@ -50,7 +50,10 @@ def _package_imports(path, package):
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module or ""
-            names.append(module)
+            if module == "sklearn_sfr":  # from .. import neural: the subpackages themselves
+                names += [f"sklearn_sfr.{alias.name}" for alias in node.names]
+            else:
+                names.append(module)
     return [name for name in names if name.split(".")[0] == "sklearn_sfr"]
 
 
@@ -72,6 +75,102 @@ def test_the_import_check_resolves_relative_imports(tmp_path):
         "sklearn_sfr.datasets._layout",
         "sklearn_sfr.utils",
     ]
+
+
+#: The package's layers, bottom first: a module imports only its own layer and lower ones.
+#: Top-level modules (the CLI) sit above everything.
+_LAYERS = (
+    ("utils", "_version"),
+    ("datasets",),
+    ("metrics",),
+    ("preprocessing",),
+    ("features",),
+    ("neural",),
+    ("model_selection",),
+    ("plotting",),
+    ("experiments",),
+)
+
+#: The one deliberate upward import: model_selection's deprecated aliases of names that moved
+#: to experiments (a lazy ``__getattr__``).
+_UPWARD_ALLOWED = {("sklearn_sfr/model_selection/__init__.py", "sklearn_sfr.experiments")}
+
+
+def _layer(module):
+    parts = module.split(".")
+    if len(parts) < 2:
+        return len(_LAYERS)
+    for level, names in enumerate(_LAYERS):
+        if parts[1] in names:
+            return level
+    return len(_LAYERS)  # cli, _demo, _cli_models: the top
+
+
+def _modules():
+    root = Path(sklearn_sfr.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root.parent)
+        package = ".".join(rel.parts[:-1])
+        module = ".".join((*rel.parts[:-1], path.stem))
+        yield path, rel, package, module
+
+
+def test_no_module_imports_a_higher_layer():
+    bad = []
+    for path, rel, package, module in _modules():
+        for name in _package_imports(path, package):
+            if (str(rel), ".".join(name.split(".")[:2])) in _UPWARD_ALLOWED:
+                continue
+            if _layer(name) > _layer(module):
+                bad.append(f"{rel} imports {name}")
+    assert not bad, "imports that go up a layer:\n" + "\n".join(bad)
+
+
+def _imported_names(path, package):
+    """(module, name) of every ``from X import name`` in the file, X resolved."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found += [(module, alias.name) for alias in node.names]
+    return found
+
+
+def _top_package(module):
+    """The subpackage a module belongs to; "" for the top-level modules (cli, _demo, ...)."""
+    parts = module.split(".")
+    root = Path(sklearn_sfr.__file__).parent
+    return parts[1] if len(parts) > 1 and (root / parts[1]).is_dir() else ""
+
+
+def test_no_private_name_crosses_packages():
+    bad = []
+    for path, rel, package, module in _modules():
+        here = _top_package(module)
+        for source, name in _imported_names(path, package):
+            if source.split(".")[0] != "sklearn_sfr" or not name.startswith("_"):
+                continue
+            if name.startswith("__") or _top_package(source) == here:
+                continue
+            bad.append(f"{rel} imports {name} from {source}")
+    assert not bad, "private names used across packages:\n" + "\n".join(bad)
+
+
+def test_only_one_module_reaches_into_scikit_learn_internals():
+    """scikit-learn's private modules move between releases: one module imports them."""
+    bad = []
+    for path, rel, package, _ in _modules():
+        if rel.as_posix() == "sklearn_sfr/utils/_sklearn.py":
+            continue
+        for source, name in _imported_names(path, package):
+            private_module = any(p.startswith("_") for p in source.split(".")[1:])
+            if source.split(".")[0] == "sklearn" and (private_module or name.startswith("_")):
+                bad.append(f"{rel} imports {name} from {source}")
+    assert not bad, "import these through sklearn_sfr.utils._sklearn:\n" + "\n".join(bad)
 
 
 # ----------------------------------------------------------------------------- one line table

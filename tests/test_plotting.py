@@ -13,16 +13,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.text import Annotation
 
 from sklearn_sfr.plotting import (
     EMISSION_LINES,
+    QUASAR_LINES,
     plot_cutouts,
     plot_spectra,
     plot_target_distribution,
     save_figure,
 )
-from sklearn_sfr.plotting._eda import _label_tiers, _stretched
+from sklearn_sfr.plotting._eda import _label_groups, _stretched
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -139,11 +142,22 @@ def test_plot_cutouts_invalid(kwargs, match):
 # ------------------------------------------------------------------------------ plot_spectra
 
 
-def _visible_lines(wavelength, z):
+def _visible_lines(wavelength, z, table=EMISSION_LINES):
+    """(markers, names): the lines of ``table`` whose label falls on the grid at ``z``."""
     lo, hi = wavelength.min(), wavelength.max()
-    markers = sum(lo <= w * (1 + z) <= hi for ws in EMISSION_LINES.values() for w in ws)
-    labels = sum(lo <= np.mean(ws) * (1 + z) <= hi for ws in EMISSION_LINES.values())
-    return markers, labels
+    names = [name for name, ws in table.items() if lo <= np.mean(ws) * (1 + z) <= hi]
+    markers = sum(lo <= w * (1 + z) <= hi for name in names for w in table[name])
+    return markers, names
+
+
+def _line_labels(ax):
+    """The line labels of a spectra figure (annotations; the object labels are plain text)."""
+    return [t for t in ax.texts if isinstance(t, Annotation)]
+
+
+def _named(ax):
+    """Every line name written on the axes (merged labels split)."""
+    return {name for t in _line_labels(ax) for name in t.get_text().split(", ")}
 
 
 def test_plot_spectra_stacked(spectra):
@@ -155,7 +169,10 @@ def test_plot_spectra_stacked(spectra):
     ax = fig.axes[0]
     counts = [_visible_lines(wavelength, zi) for zi in z]
     assert len(ax.lines) == 3 + sum(m for m, _ in counts)
-    assert len(ax.texts) == 3 + sum(n for _, n in counts)
+    # every visible line is named; lines too close to tell apart share a label
+    assert _named(ax) == {name for _, names in counts for name in names}
+    assert 0 < len(_line_labels(ax)) <= sum(len(names) for _, names in counts)
+    assert len(ax.texts) == 3 + len(_line_labels(ax))
     assert len(ax.collections) == 3  # error bands
     assert {"a", "b", "c"} <= {t.get_text() for t in ax.texts}
     # stacked: each spectrum lies above the previous one
@@ -252,11 +269,86 @@ def test_plot_spectra_invalid(kwargs, match):
         plot_spectra(**kwargs)
 
 
-def test_label_tiers_avoid_overlap():
-    positions = np.array([6564.6, 6585.3, 6725.5, 5008.2])
-    tiers = _label_tiers(positions, np.full(4, 30.0))
-    assert tiers[0] != tiers[1]  # Halpha and [NII] are 21 A apart
-    assert tiers[2] == 0 and tiers[3] == 0
+def test_label_groups_merge_only_overlapping_labels():
+    centres = [6564.6, 6585.3, 6725.5, 5008.2]
+    names = ["Ha", "[NII]", "[SII]", "[OIII]"]
+    groups = _label_groups(centres, names, lambda text: 15.0 * len(text.split(", ")))
+    # Halpha and [NII] are 21 A apart: one label; [SII] and [OIII] stand alone
+    assert [text for _, text, _ in groups] == ["[OIII]", "Ha, [NII]", "[SII]"]
+    assert groups[1][0] == pytest.approx(0.5 * (6564.6 + 6585.3))
+    # a merged label is wider: merging repeats until no two labels touch
+    groups = _label_groups([0.0, 30.0, 75.0], ["a", "b", "c"], lambda t: 20.0 * len(t) / 1)
+    assert [members for _, _, members in groups] == [["a", "b", "c"]]
+
+
+def _band_bottom(line):
+    """The bottom of a drawn spectrum's band (0.5th percentile, as plot_spectra stacks)."""
+    return float(np.nanpercentile(line.get_ydata(), 0.5))
+
+
+def test_plot_spectra_labels_sit_on_their_own_trace_inside_the_axes(spectra):
+    wavelength, flux, _ = spectra
+    # [OII] of the first spectrum lands 5 A from the left edge, [SII] of the last near the
+    # right edge: their labels must be pulled inside, not cut
+    z = [3845.0 / np.mean(EMISSION_LINES["[OII]"]) - 1, 0.05, 8900.0 / 6725.5 - 1]
+    fig = plot_spectra(wavelength, flux, redshift=z, labels=["a", "b", "c"])
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    traces = ax.lines[:3]
+    to_display = ax.transData.transform
+    for text in _line_labels(ax):
+        box = text.get_window_extent(renderer)
+        assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, text.get_text()
+        assert frame.y0 - 1 <= box.y0 and box.y1 <= frame.y1 + 1, text.get_text()
+        # attached to its own trace: its colour, anchored between that spectrum's bottom and
+        # the next one's, and the whole label below the next spectrum's band
+        (i,) = [
+            k
+            for k, line in enumerate(traces)
+            if to_rgba(line.get_color()) == to_rgba(text.get_color())
+        ]
+        x, y = text.xy
+        assert _band_bottom(traces[i]) <= y
+        assert box.y0 >= to_display((x, y))[1]  # above the point it names
+        if i + 1 < len(traces):
+            assert box.y1 <= to_display((x, _band_bottom(traces[i + 1])))[1] + 1
+        # near that spectrum's flux under the label (within a label width, as the label's
+        # width is estimated before the layout), not floating in the gap
+        (x0, _), (x1, _) = ax.transData.inverted().transform([[box.x0, 0], [box.x1, 0]])
+        under = (wavelength >= 2 * x0 - x1) & (wavelength <= 2 * x1 - x0)
+        assert y <= np.nanmax(traces[i].get_ydata()[under])
+    names = {i: set() for i in range(3)}
+    for text in _line_labels(ax):
+        (i,) = [
+            k
+            for k, line in enumerate(traces)
+            if to_rgba(line.get_color()) == to_rgba(text.get_color())
+        ]
+        names[i] |= set(text.get_text().split(", "))
+    assert "[OII]" in names[0] and "[SII]" in names[2]
+
+
+def test_plot_spectra_names_a_quasars_broad_lines(spectra):
+    wavelength, flux, _ = spectra
+    z = 1.5  # Lyalpha at 3039 A: off the grid; C IV, C III], Mg II on it
+    fig = plot_spectra(wavelength, flux[:2], redshift=z, object_type=["quasar", "galaxy"])
+    ax = fig.axes[0]
+    quasar, galaxy = (
+        {n for t in _line_labels(ax) if t.get_color() == c for n in t.get_text().split(", ")}
+        for c in ("C0", "C1")
+    )
+    expected = set(_visible_lines(wavelength, z, QUASAR_LINES)[1])
+    assert {"C IV", "C III]", "Mg II"} <= expected
+    assert quasar == expected
+    assert r"Ly$\alpha$" not in quasar
+    assert galaxy == set(_visible_lines(wavelength, z)[1])  # [OII] only
+    # the SDSS class name works too, and a scalar applies to every spectrum
+    fig = plot_spectra(wavelength, flux[0], redshift=z, object_type="QSO")
+    assert _named(fig.axes[0]) == expected
+    with pytest.raises(ValueError, match=r"`object_type` .* \(2\); got 3"):
+        plot_spectra(wavelength, flux[:2], object_type=["quasar"] * 3)
 
 
 # ------------------------------------------------------------------------------ target

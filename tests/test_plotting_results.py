@@ -151,7 +151,13 @@ def test_predicted_vs_true_content(predictions):
     r = rmse(y, pred)
     assert f"RMSE = {r:.3f} dex" in text
     assert f"{r / 0.25:.2f} × noise floor (0.250)" in text
-    for key in ("bias = ", "NMAD = ", "outliers (|Δ| > 0.3) = ", "n = 300"):
+    # the outlier cut stated against the label noise: 0.3 dex = 1.20 x 0.25 dex
+    for key in (
+        "bias = ",
+        "NMAD = ",
+        "outliers (|Δ| > 0.3 dex = 1.20 × label noise) = ",
+        "n = 300",
+    ):
         assert key in text
     # the 1:1 line spans the (equal) axis limits; outliers are their own scatter
     assert ax.get_xlim() == ax.get_ylim()
@@ -173,6 +179,70 @@ def test_predicted_vs_true_kinds_and_ax(predictions):
     big = np.tile(y, 8)
     auto = plot_predicted_vs_true(big, big + 0.1)
     assert len(auto.axes) == 2  # more than 2000 points: binned
+
+
+def _noisy_labels(n=400, noise=0.5, seed=0):
+    """True values, labels with Gaussian noise, and a perfect model of the true values."""
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(0.0, 1.0, n)
+    return truth, truth + rng.normal(0.0, noise, n), truth.copy()
+
+
+def test_predicted_vs_label_and_true_value_panels():
+    truth, label, pred = _noisy_labels()
+    fig = plot_predicted_vs_true(
+        label,
+        pred,
+        noise_floor=0.5,
+        reference="MPA-JHU label",
+        y_noise_free=truth,
+        title="model (test)",
+    )
+    assert len(fig.axes) == 2
+    against_label, against_truth = fig.axes
+    # each axis names what it is: the noisy label (and its noise) or the noise-free value
+    assert against_label.get_xlabel() == f"MPA-JHU label {SFR_LABEL}\n(label noise 0.50 dex)"
+    assert against_truth.get_xlabel() == f"true (noise-free) {SFR_LABEL}"
+    assert [ax.get_ylabel() for ax in fig.axes] == [f"predicted {SFR_LABEL}"] * 2
+    assert fig.get_suptitle() == "model (test)"
+    assert against_label.get_xlim() == against_truth.get_xlim()  # comparable at a glance
+    label_text, truth_text = (ax.texts[0].get_text() for ax in fig.axes)
+    assert f"RMSE = {rmse(label, pred):.3f} dex" in label_text
+    assert f"RMSE = {rmse(truth, pred):.3f} dex" in truth_text  # 0: a perfect model
+    assert "noise floor" not in truth_text  # the label noise is no floor against the truth
+    # against the labels, a perfect model has more outliers than not: the panel says why,
+    # with the fraction Gaussian noise of that width gives, erfc(0.3 / (0.5 sqrt 2)) = 55 %
+    fraction = np.mean(np.abs(label - pred) > 0.3)
+    assert fraction > 0.5
+    assert f"= 0.60 × label noise) = {fraction:.1%}" in label_text
+    assert "more than half: the cut is below the label noise (0.50 dex)" in label_text
+    assert "≈55% outliers" in label_text
+    assert "more than half" not in truth_text
+
+
+def test_predicted_vs_true_explains_many_outliers_without_a_noise_floor():
+    truth, label, _ = _noisy_labels()
+    text = plot_predicted_vs_true(truth, label).axes[0].texts[0].get_text()
+    assert "outliers (|Δ| > 0.3 dex) = " in text
+    assert f"the cut is small against the RMSE ({rmse(truth, label):.2f} dex)" in text
+    # few outliers: nothing to explain
+    text = plot_predicted_vs_true(truth, truth + 0.01).axes[0].texts[0].get_text()
+    assert "more than half" not in text
+
+
+def test_predicted_vs_true_two_panels_into_given_axes():
+    truth, label, pred = _noisy_labels(n=50)
+    fig, axes = plt.subplots(1, 2)
+    assert plot_predicted_vs_true(label, pred, ax=list(axes), y_noise_free=truth) is fig
+    assert axes[0].get_xlabel() == f"label {SFR_LABEL}"  # the default name with a truth
+    with pytest.raises(ValueError, match="`ax` must be a pair of Axes"):
+        plot_predicted_vs_true(label, pred, ax=axes[0], y_noise_free=truth)
+    with pytest.raises(ValueError, match=r"`y_noise_free` .* \(50,\); got shape \(10,\)"):
+        plot_predicted_vs_true(label, pred, y_noise_free=truth[:10])
+    with pytest.raises(ValueError, match="`y_noise_free` contains NaN"):
+        plot_predicted_vs_true(label, pred, y_noise_free=np.where(truth > 0, truth, np.nan))
+    with pytest.raises(ValueError, match="`reference`"):
+        plot_predicted_vs_true(label, pred, reference="")
 
 
 @pytest.mark.parametrize(
@@ -295,6 +365,114 @@ def test_heatmap_several_values_and_missing_pairs(resolution_frame):
 def test_heatmap_invalid(resolution_frame, frame_change, kwargs, match):
     with pytest.raises(ValueError, match=match):
         plot_resolution_heatmap(frame_change(resolution_frame), **kwargs)
+
+
+def _tiny_spread(half_width=0.05):
+    """A 2 x 2 grid whose RMSEs differ by 0.016 dex, each with a +/- half_width interval."""
+    rmse_values = [0.600, 0.606, 0.611, 0.616]
+    return pd.DataFrame(
+        {
+            "image_size": [8, 8, 64, 64],
+            "spectrum_length": [577, 4620, 577, 4620],
+            "rmse": rmse_values,
+            "rmse_low": [v - half_width for v in rmse_values],
+            "rmse_high": [v + half_width for v in rmse_values],
+        }
+    )
+
+
+def test_heatmap_intervals_annotate_cells_and_widen_the_colour_scale():
+    frame = _tiny_spread()
+    fig = plot_resolution_heatmap(
+        frame, noise_floor=0.5, intervals={"rmse": ("rmse_low", "rmse_high")}
+    )
+    ax, bar = fig.axes
+    assert ax.get_title() == "RMSE [dex], 95 % interval (noise floor 0.500)"
+    # row 0 = 8 px: each cell reads "RMSE [low, high]"
+    assert [t.get_text() for t in ax.texts] == [
+        "0.600\n[0.550, 0.650]",
+        "0.606\n[0.556, 0.656]",
+        "0.611\n[0.561, 0.661]",
+        "0.616\n[0.566, 0.666]",
+    ]
+    # a 0.016 dex spread inside 0.1 dex intervals does not fill the colour map: the scale
+    # starts at the best cell and is as wide as the widest interval
+    vmin, vmax = ax.images[0].get_clim()
+    assert vmin == pytest.approx(0.600)
+    assert vmax - vmin == pytest.approx(0.1)
+    assert ax.images[0].norm(0.616) < 0.2
+    assert bar.get_ylabel() == "RMSE [dex]\ncolour range = widest 95 % interval (0.100)"
+
+
+def test_heatmap_min_span():
+    frame = _tiny_spread().drop(columns=["rmse_low", "rmse_high"])
+    # without a span or intervals the colours span the values, as before
+    ax = plot_resolution_heatmap(frame).axes[0]
+    assert ax.images[0].get_clim() == pytest.approx((0.600, 0.616))
+    assert ax.texts[0].get_text() == "0.600"
+    fig = plot_resolution_heatmap(frame, min_span=0.05)
+    vmin, vmax = fig.axes[0].images[0].get_clim()
+    assert (vmin, vmax - vmin) == pytest.approx((0.600, 0.05))
+    assert fig.axes[1].get_ylabel() == "RMSE [dex]\ncolour range = min_span, 0.050"
+    # a wider spread than the span keeps the values' range; the span only ever widens
+    wide = frame.assign(fit_time=[1.0, 2.0, 4.0, 9.0])
+    fig = plot_resolution_heatmap(wide, value=["rmse", "fit_time"], min_span={"rmse": 0.05})
+    assert fig.axes[1].images[0].get_clim() == pytest.approx((1.0, 9.0))
+    # greater is better: the scale ends at the best (highest) cell
+    r2 = frame.assign(r2=1.0 - frame["rmse"])
+    vmin, vmax = plot_resolution_heatmap(r2, value="r2", min_span=0.1).axes[0].images[0].get_clim()
+    assert (vmin, vmax) == pytest.approx((0.4 - 0.1, 0.4))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"intervals": ("rmse_low", "rmse_high")}, "`intervals` must be a dict"),
+        ({"intervals": {"mae": ("rmse_low", "rmse_high")}}, "names 'mae', which is not shown"),
+        ({"intervals": {"rmse": "rmse_low"}}, r"`intervals\['rmse'\]` must be a pair"),
+        ({"intervals": {"rmse": ("rmse_low", "rmse_top")}}, "no column 'rmse_top'"),
+        ({"min_span": 0.0}, "`min_span` must be a positive number"),
+        ({"min_span": {"rmse": "wide"}}, "`min_span` must be a positive number"),
+        ({"min_span": {"r2": 0.1}}, "names 'r2', which is not shown"),
+    ],
+)
+def test_heatmap_invalid_intervals_and_span(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plot_resolution_heatmap(_tiny_spread(), **kwargs)
+
+
+# ------------------------------------------------------------------------------ the studies
+
+
+@pytest.mark.parametrize(
+    ("target", "caption"),
+    [
+        ("AVG", "the MPA-JHU label log SFR and the true (noise-free) value"),
+        ("true_log_sfr", "the true log SFR,"),
+    ],
+)
+def test_study_prediction_figures_name_the_label_and_pass_the_truth(tmp_path, target, caption):
+    from sklearn.utils import Bunch
+
+    from sklearn_sfr.experiments.studies._base import _prediction_figures
+
+    truth, label, pred = _noisy_labels(n=60)
+    frame = pd.DataFrame({"Z": np.linspace(0.02, 0.2, 60), "true_log_sfr": truth})
+    data = Bunch(frame=frame, noise_floor=0.5, target_name=target)
+    positions = np.arange(0, 60, 2)
+    predictions = pd.DataFrame(
+        {
+            "model": "m",
+            "position": positions,
+            "y_true": label[positions],
+            "y_pred": pred[positions],
+        }
+    )
+    scores = pd.DataFrame({"model": ["m"], "split": ["test"], "rmse": [0.5]})
+    figures = _prediction_figures("study", scores, predictions, data, tmp_path)
+    path, text = figures["study_predicted"]
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+    assert text.startswith(f"predicted against {caption}")
 
 
 # ------------------------------------------------------------------------------ Pareto

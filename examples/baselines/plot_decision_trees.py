@@ -4,7 +4,7 @@ Decision-tree baselines
 =======================
 
 Before any neural network, the study asks how far a decision tree gets on each modality
-(thesis chapter 4). Four pipelines from :func:`~sklearn_sfr.model_selection.make_model`:
+(thesis chapter 4). Four pipelines from :func:`~sklearn_sfr.experiments.make_model`:
 
 * ``tree-spectrum``: the spectrum's pixels, rebinned;
 * ``tree-lines``: emission-line fluxes, equivalent widths and the 4000 A break measured by
@@ -38,7 +38,7 @@ print({key: value.shape for key, value in data.X.items()})
 # ``data.X`` carries next to the modalities.
 from sklearn.model_selection import cross_val_score
 
-from sklearn_sfr.model_selection import make_model
+from sklearn_sfr.experiments import make_model
 
 model = make_model("tree-lines", max_depth=6)
 print(model)

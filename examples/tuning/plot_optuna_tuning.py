@@ -8,8 +8,8 @@ Tuning with Optuna
 cross-validated. Every finished trial is stored in a database as it ends, so a search can
 be continued later, after a crash, or by several workers sharing one database.
 
-:func:`~sklearn_sfr.model_selection.make_model` and
-:func:`~sklearn_sfr.model_selection.default_search_space` give the study's named models
+:func:`~sklearn_sfr.experiments.make_model` and
+:func:`~sklearn_sfr.experiments.default_search_space` give the study's named models
 and the distributions to tune them over; ``sklearn-sfr tune`` is the same from the shell.
 """
 
@@ -24,7 +24,8 @@ from pathlib import Path
 import optuna
 
 from sklearn_sfr.datasets import load_hisscube, make_synthetic_cube
-from sklearn_sfr.model_selection import OptunaSearchCV, default_search_space, make_model
+from sklearn_sfr.experiments import default_search_space, make_model
+from sklearn_sfr.model_selection import OptunaSearchCV
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 tmp = tempfile.TemporaryDirectory(prefix="sfr-gallery-")  # removed when the script ends

@@ -6,6 +6,7 @@ from ._loader import load_hisscube
 from ._reader import HiSSCube, HiSSCubeFormatError
 from ._scene import SCENE_CLASSES, LazyImageArray, load_scene
 from ._scene_synthetic import make_synthetic_scene
+from ._selection import flag_mask
 from ._synthetic import make_synthetic_cube
 from ._writer import HiSSCubeWriter, write_hisscube
 
@@ -16,6 +17,7 @@ __all__ = [
     "HiSSCubeFormatError",
     "HiSSCubeWriter",
     "LazyImageArray",
+    "flag_mask",
     "ingest_sdss_fits",
     "load_hisscube",
     "load_scene",

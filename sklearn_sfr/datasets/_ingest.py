@@ -132,24 +132,47 @@ def _read_frame_infos(paths, verbose):
     return infos, problems
 
 
+def _best_frame_per_band(overlap, bands, allowed):
+    """Per object and band, the allowed frame holding most of the cutout and that fraction."""
+    n = overlap.shape[0]
+    choice = np.full((n, len(BAND_NAMES)), -1, dtype=np.int64)
+    best = np.zeros((n, len(BAND_NAMES)))
+    for k in np.flatnonzero(allowed):
+        b = bands[k]
+        better = overlap[:, k] > best[:, b]
+        choice[better, b] = k
+        best[better, b] = overlap[better, k]
+    return choice, best
+
+
 def _assign_frames(infos, ra, dec, edge):
     """For each object and band, the frame to cut from, or why there is none.
 
-    The frame holding the largest part of the 64-pixel cutout wins (a whole cutout when any
-    frame has one).
+    The frames are grouped by field (run, camcol, field): the five frames of a field were
+    taken within minutes of each other, so an object is cut from one field when a field
+    covers it as well in all five bands as the best frames of each band do (mixing runs would
+    mix epochs, seeing and sky within one object's image). Otherwise each band takes its own
+    best frame. Either way, per band the frame holding the largest part of the
+    64-pixel cutout wins (a whole cutout when any frame has one).
     """
     from ._sdss_frames import cutout_overlap
 
     size = CUTOUT_SIZES[0]
     n = len(ra)
-    choice = np.full((n, len(BAND_NAMES)), -1, dtype=np.int64)
-    best = np.zeros((n, len(BAND_NAMES)))
+    overlap = np.zeros((n, len(infos)))
     for k, info in enumerate(infos):
-        b = BAND_NAMES.index(info.band)
-        overlap = cutout_overlap(info, ra, dec, size)
-        better = overlap > best[:, b]
-        choice[better, b] = k
-        best[better, b] = overlap[better]
+        overlap[:, k] = cutout_overlap(info, ra, dec, size)
+    bands = np.array([BAND_NAMES.index(info.band) for info in infos], dtype=np.int64)
+    choice, best = _best_frame_per_band(overlap, bands, np.ones(len(infos), dtype=bool))
+    mixed = best.min(axis=1)  # the worst band's coverage with the best frame of every band
+    one_field = np.zeros(n, dtype=bool)
+    fields = [info.field_key for info in infos]
+    for key in dict.fromkeys(fields):  # first-seen order: ties go to the first field
+        allowed = np.array([f == key for f in fields])
+        c_f, b_f = _best_frame_per_band(overlap, bands, allowed)
+        score = b_f.min(axis=1)
+        take = ~one_field & (score > 0) & (score >= mixed)
+        choice[take], best[take], one_field[take] = c_f[take], b_f[take], True
     reasons = [""] * n
     for i in range(n):
         missing = [BAND_NAMES[b] for b in range(len(BAND_NAMES)) if choice[i, b] < 0]

@@ -216,6 +216,37 @@ def _shuffled_rows(index, n):
     return rows, order
 
 
+def check_cube(path):
+    """Refuse, before any work, a path that is not a readable HiSS-Cube.
+
+    Every command and function that runs for long on a cube (a study, tuning, a fit) calls
+    this first, so a missing file or a damaged zoom fails at once, not after an hour of work.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The cube.
+
+    Returns
+    -------
+    path : Path
+        The same path.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no file is there.
+    HiSSCubeFormatError
+        If the file is not a HiSS-Cube or one of its datasets is damaged.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"cube not found: {path}")
+    with HiSSCube(path) as cube:
+        cube.validate()
+    return path
+
+
 class HiSSCube:
     """A HiSS-Cube HDF5 file, opened read-only and read lazily.
 
@@ -458,17 +489,46 @@ class HiSSCube:
 
     # -- geometry ---------------------------------------------------------------------------
     def wavelength(self, level=0):
-        """Wavelength grid of spectral ``level`` in Angstrom (recomputed, never read)."""
+        """Return the wavelength grid of a spectral level (recomputed, never read).
+
+        Parameters
+        ----------
+        level : {0, 1, 2, 3}, default=0
+            Spectral level: 4620, 2310, 1155 or 577 pixels.
+
+        Returns
+        -------
+        ndarray of float64, shape (L,)
+            Observed-frame vacuum wavelengths in Angstrom, one per pixel of
+            :meth:`read_spectra` at the same ``level``.
+        """
         self._check_zoom(level, "level")
         return wavelength_grid(level)
 
     def image_size(self, zoom=0):
-        """Cutout side in pixels at ``zoom``."""
+        """Return the side of the image cutouts at a zoom level.
+
+        Parameters
+        ----------
+        zoom : {0, 1, 2, 3}, default=0
+            Image zoom level.
+
+        Returns
+        -------
+        int
+            Cutout side in pixels: 64, 32, 16 or 8.
+        """
         self._check_zoom(zoom)
         return CUTOUT_SIZES[zoom]
 
     def has_images(self):
-        """Whether the file holds image cutouts (spectrum-only cubes have none)."""
+        """Tell whether the file holds image cutouts.
+
+        Returns
+        -------
+        bool
+            True when the cube has image cutouts; False for a spectrum-only cube.
+        """
         return "dense_cube/0/ml_image/cutout_3d_cube_zoom_0" in self._file
 
     def validate(self):
@@ -481,9 +541,16 @@ class HiSSCube:
         instead of in the middle of a long run. (The cutout references of reference builds
         are checked object by object when their errors are read.)
 
+        Returns
+        -------
+        self : HiSSCube
+            The cube itself, so that ``HiSSCube(path).validate()`` chains.
+
         Raises
         ------
         HiSSCubeFormatError
+            If a dataset is missing, has the wrong shape or dtype, or a reference or the
+            label table is damaged.
         """
         for z in ZOOMS:
             if self.has_images():
@@ -611,15 +678,15 @@ class HiSSCube:
 
         Parameters
         ----------
-        index : None, int, slice, array of int or boolean mask, default=None
-            Objects to read (None: all).
+        index : None, int, slice, array of int or array of bool, default=None
+            Objects to read (None: all); a boolean mask has one entry per object.
         zoom : {0, 1, 2, 3}, default=0
             64, 32, 16 or 8 pixels.
 
         Returns
         -------
         ndarray of float32, shape (n, 5, S, S)
-            Bands always in the order u, g, r, i, z.
+            Bands always in the order u, g, r, i, z; an int ``index`` drops the first axis.
         """
         self._check_zoom(zoom)
         s = CUTOUT_SIZES[zoom]
@@ -637,6 +704,19 @@ class HiSSCube:
         true errors are recovered through ``image_cutout_refs`` from the frames' errors and
         restacked. Where that is impossible (no frames in the file) the errors are NaN and a
         warning says why; ``|flux|`` is never returned as an error.
+
+        Parameters
+        ----------
+        index : None, int, slice, array of int or array of bool, default=None
+            Objects to read (None: all), as in :meth:`read_images`.
+        zoom : {0, 1, 2, 3}, default=0
+            64, 32, 16 or 8 pixels.
+
+        Returns
+        -------
+        ndarray of float32, shape (n, 5, S, S)
+            1-sigma errors in the units of :meth:`read_images`, bands in the order u, g, r,
+            i, z; NaN where a reference-built cube's errors cannot be recovered.
         """
         self._check_zoom(zoom)
         s = CUTOUT_SIZES[zoom]
@@ -820,10 +900,17 @@ class HiSSCube:
     def read_spectra(self, index=None, level=0):
         """Spectra of the selected objects on :meth:`wavelength` ``(level)``.
 
+        Parameters
+        ----------
+        index : None, int, slice, array of int or array of bool, default=None
+            Objects to read (None: all), as in :meth:`read_images`.
+        level : {0, 1, 2, 3}, default=0
+            Spectral level: 4620, 2310, 1155 or 577 pixels.
+
         Returns
         -------
         ndarray of float32, shape (n, L)
-            f_lambda in erg s^-1 cm^-2 A^-1 (observed frame); masked pixels are NaN.
+            The flux f_lambda in erg s^-1 cm^-2 A^-1 (observed frame); masked pixels are NaN.
         """
         self._check_zoom(level, "level")
         out, *_ = self._read(
@@ -834,7 +921,21 @@ class HiSSCube:
         return out
 
     def read_spectrum_errors(self, index=None, level=0):
-        """1-sigma errors of the spectra; NaN where the pixel is masked."""
+        """1-sigma errors of the spectra; NaN where the pixel is masked.
+
+        Parameters
+        ----------
+        index : None, int, slice, array of int or array of bool, default=None
+            Objects to read (None: all), as in :meth:`read_images`.
+        level : {0, 1, 2, 3}, default=0
+            Spectral level: 4620, 2310, 1155 or 577 pixels.
+
+        Returns
+        -------
+        ndarray of float32, shape (n, L)
+            1-sigma errors in the units of :meth:`read_spectra`; NaN where the flux is
+            masked and the file stores no error for it.
+        """
         return self._read_spectrum_errors(index, level)
 
     def _read_spectrum_errors(self, index, level, flux=None):
@@ -880,11 +981,25 @@ class HiSSCube:
         return names
 
     def rows_per_chunk(self, modalities=("image", "spectrum"), image_zoom=0, spectrum_level=0):
-        """Rows in one HDF5 chunk of the datasets a batch reads (the largest such chunk).
+        """Count the rows in one HDF5 chunk of the datasets a batch reads (the largest).
 
         Rows ``k * rows_per_chunk`` to ``(k + 1) * rows_per_chunk - 1`` are one contiguous
         read of that dataset and whole chunks of the others: the natural block to shuffle.
         A contiguous (unchunked) dataset counts as 64-row chunks.
+
+        Parameters
+        ----------
+        modalities : sequence of {"image", "spectrum"}, default=("image", "spectrum")
+            The datasets a batch reads: the image cutouts, the spectra or both.
+        image_zoom : {0, 1, 2, 3}, default=0
+            Zoom level of the image cutouts (used when ``modalities`` has ``"image"``).
+        spectrum_level : {0, 1, 2, 3}, default=0
+            Level of the spectra (used when ``modalities`` has ``"spectrum"``).
+
+        Returns
+        -------
+        int
+            Rows per chunk of the most coarsely chunked of those datasets.
         """
         chunks = [
             (self._dataset(name).chunks or (64,))[0]
@@ -905,7 +1020,7 @@ class HiSSCube:
         random_state=None,
         read_ahead=0,
     ):
-        """Batches of objects, read chunk by chunk.
+        """Yield batches of objects, read chunk by chunk.
 
         Without ``shuffle`` the objects come in file order, each batch one contiguous read
         per dataset. With ``shuffle`` the objects are cut into blocks of ``block_rows`` cube
@@ -915,14 +1030,19 @@ class HiSSCube:
         Parameters
         ----------
         batch_size : int
+            Objects per batch (the last batch may be smaller).
         modalities : sequence of {"image", "spectrum"}, default=("image", "spectrum")
+            What each batch holds: the image cutouts, the spectra or both.
         image_zoom, spectrum_level : {0, 1, 2, 3}, default=0
+            Zoom level of the images and level of the spectra.
         index : array-like of int or None, default=None
             Cube rows to read (None: all), e.g. the FLAG=0 rows.
         shuffle : bool, default=False
+            Whether to shuffle by blocks; False keeps file order (the fastest reads).
         block_rows : int or None, default=None
             Rows per shuffled block; None is :meth:`rows_per_chunk`, 1 shuffles single rows.
         random_state : int, numpy Generator or None, default=None
+            Seed or generator of the shuffle (None: a fresh one each call).
         read_ahead : int, default=0
             Batches read ahead in a background thread while the caller works on the current
             one.
@@ -1158,6 +1278,17 @@ class HiSSCube:
         AVG, MEDIAN, P16, P84, FLAG``, plus ``object_type``, ``n_spectra`` and, for synthetic
         cubes, the true values (``true_*``) and neighbour information. MPA's -99 sentinels and
         unmatched spectra are missing values (NaN); FLAG keeps its value (1 for "no estimate").
+
+        Parameters
+        ----------
+        index : None, int, slice, array of int or array of bool, default=None
+            Objects to read (None: all), as in :meth:`read_images`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per selected object, in the order of ``index``, with a fresh
+            ``RangeIndex``.
         """
         rows, inverse, _ = _index_rows(index, self.n_objects)
         frame = self._all_frame.iloc[rows]

@@ -28,6 +28,10 @@ from scipy import ndimage
 from ..utils._outputs import OutputFolder
 from ._scene import CSV_NAME, N_MFCC, SCENE_CLASSES
 
+#: The ``kind`` in the marker (``utils._outputs.MARKER``) of a folder this generator wrote:
+#: how a report tells synthetic data from the real release, which carries no marker.
+SYNTHETIC_SCENE_KIND = "scene-data"
+
 #: MFCC coefficients per audio window and windows per second (13 x 8 = 104 per row).
 N_COEFFICIENTS, N_WINDOWS = 13, 8
 
@@ -277,7 +281,7 @@ def make_synthetic_scene(
     path = Path(path)
     # Only a set this library wrote is replaced (its marker, nothing added): a real Scene
     # set also holds a dataset.csv, and is never deleted.
-    folder = OutputFolder(path, kind="scene-data", overwrite=overwrite)
+    folder = OutputFolder(path, kind=SYNTHETIC_SCENE_KIND, overwrite=overwrite)
     rng = np.random.default_rng(random_state)
     templates = _audio_templates(classes, rng)
     known = list(_RECIPES)

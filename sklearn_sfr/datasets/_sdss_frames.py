@@ -70,7 +70,11 @@ def ccd_gain_dark_variance(band, camcol, run):
 
 @dataclass
 class FrameInfo:
-    """What a frame's primary header says: band, CCD, shape and WCS (no pixels)."""
+    """What a frame's primary header says: band, CCD, shape and WCS (no pixels).
+
+    ``field`` is the field number of the SDSS name (the header has none), None for a frame
+    named otherwise; ``(run, camcol, field)`` identifies the five frames taken together.
+    """
 
     path: Path
     band: str
@@ -78,6 +82,12 @@ class FrameInfo:
     camcol: int
     shape: tuple
     wcs: object
+    field: int | None = None
+
+    @property
+    def field_key(self):
+        """The field this frame belongs to: its run, camcol and field number."""
+        return (self.run, self.camcol, self.field)
 
 
 def _quiet_wcs(header):
@@ -108,6 +118,14 @@ def read_frame_info(path):
     match = FRAME_NAME.match(path.name)
     if match and match.group(1) != band:
         raise ValueError(f"{path}: the name says band {match.group(1)} but FILTER is {band!r}")
+    if match and (int(match.group(2)), int(match.group(3))) != (
+        int(header["RUN"]),
+        int(header["CAMCOL"]),
+    ):
+        raise ValueError(
+            f"{path}: the name says run {int(match.group(2))} camcol {int(match.group(3))} but "
+            f"the header says RUN {header['RUN']} CAMCOL {header['CAMCOL']}"
+        )
     wcs = _quiet_wcs(header)
     if not wcs.has_celestial:
         raise ValueError(f"{path}: primary header has no celestial WCS")
@@ -118,6 +136,7 @@ def read_frame_info(path):
         camcol=int(header["CAMCOL"]),
         shape=(int(header["NAXIS2"]), int(header["NAXIS1"])),
         wcs=wcs,
+        field=int(match.group(4)) if match else None,
     )
 
 

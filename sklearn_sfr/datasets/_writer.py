@@ -128,8 +128,8 @@ class HiSSCubeWriter:
         The MPA-JHU SFR file the labels come from; recorded on the label table.
     with_images : bool, default=True
         False writes a spectrum-only cube: no ``ml_image`` groups, ``write_block`` takes
-        ``images=None``, and the root attribute ``image_source`` is ``"none"``. (The reference
-        would build no target without five bands; such files are our extension.)
+        ``images=None``, and the root attribute ``image_source`` is ``"none"``. The reference
+        would build no target without five bands: such files are our extension.
     inputs : sequence of path-like, default=()
         Files and folders the cube is made from: ``path`` may not equal, contain or lie
         inside any of them.
@@ -244,7 +244,12 @@ class HiSSCubeWriter:
         dense.attrs["default"] = "/dense_cube/0"
         dense.attrs["target_count"] = np.int64(T)
         ref_chunks_s = (min(100, S), REF_SLOTS)
-        ref_chunks_t = (min(100, T), REF_SLOTS)
+        # Each object's spectra fill its first slots (usually one of the 200), and readers read
+        # those slots for every object to find the labels: chunks of one slot column (about
+        # 1 MiB) let them decompress only those columns, where the reference's chunks of 100
+        # objects x 200 slots make them decompress every slot (2,048 objects: 7 ms against
+        # 157 ms). HDF5 readers do not depend on the chunk shape.
+        ref_chunks_t = (_rows_per_chunk(REF_DTYPE.itemsize, T), 1)
         for z in ZOOMS:
             zs = sparse.create_group(str(z))
             # Frames: none (cutout-only writing), but the datasets exist as the reference
@@ -696,6 +701,7 @@ def write_hisscube(
     Returns
     -------
     path : pathlib.Path
+        The written cube, ``path`` as a :class:`~pathlib.Path`.
 
     Examples
     --------

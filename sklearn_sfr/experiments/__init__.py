@@ -8,8 +8,9 @@ The Scene study (:func:`scene_study`) does the same for the image + audio classi
 under random and blocked splits.
 """
 
-from ._evaluate import SCORE_COLUMNS, evaluate_models, study_split
+from ._evaluate import HISTORY_COLUMNS, SCORE_COLUMNS, evaluate_models, study_split
 from ._measure import Measure
+from ._models import MODEL_NAMES, default_search_space, make_model, model_modalities
 from ._persist import fit_model, load_model, predict_cube
 from ._report import STUDIES, render_report, run_study
 from ._scene import (
@@ -21,16 +22,20 @@ from ._scene import (
     scene_summary,
 )
 from ._scene_report import write_scene_report
+from ._tune import tune
 from .studies._base import BASELINE_MODELS, NEURAL_MODELS
 from .studies.baseline import baseline_study
 from .studies.flag import flag_study
 from .studies.fusion import fusion_study
 from .studies.isolation import has_neighbour, isolation_study
+from .studies.label_efficiency import label_efficiency_study
 from .studies.modality import modality_study
 from .studies.resolution import resolution_study
 
 __all__ = [
     "BASELINE_MODELS",
+    "HISTORY_COLUMNS",
+    "MODEL_NAMES",
     "NEURAL_MODELS",
     "REFERENCE_ACCURACY",
     "SCENE_SCORE_COLUMNS",
@@ -38,14 +43,18 @@ __all__ = [
     "STUDIES",
     "Measure",
     "baseline_study",
+    "default_search_space",
     "evaluate_models",
     "fit_model",
     "flag_study",
     "fusion_study",
     "has_neighbour",
     "isolation_study",
+    "label_efficiency_study",
     "load_model",
+    "make_model",
     "modality_study",
+    "model_modalities",
     "predict_cube",
     "render_report",
     "resolution_study",
@@ -55,5 +64,6 @@ __all__ = [
     "scene_study",
     "scene_summary",
     "study_split",
+    "tune",
     "write_scene_report",
 ]

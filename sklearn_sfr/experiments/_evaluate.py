@@ -34,7 +34,30 @@ SCORE_COLUMNS = (
     "fit_time",
     "predict_time",
     "peak_memory_mb",
+    "epochs",
+    "hit_cap",
 )
+
+#: Columns of a training history (:func:`evaluate_models`' ``history``): one row per epoch of
+#: every network a model trained (a study inserts its own columns right after ``model``).
+#: ``stage`` is ``"regression"`` (``net_``) or ``"pretraining"`` (a ContrastiveRegressor's
+#: ``pretrain_net_``), ``max_epochs`` the net's cap on epochs and ``best`` marks the epoch
+#: whose weights the net kept (early stopping restores its lowest validation loss).
+HISTORY_COLUMNS = (
+    "model",
+    "split",
+    "fold",
+    "repeat",
+    "stage",
+    "max_epochs",
+    "epoch",
+    "train_loss",
+    "valid_loss",
+    "best",
+)
+
+#: The attributes of a fitted neural estimator that hold a trained skorch net, by stage.
+_NETS = {"pretraining": "pretrain_net_", "regression": "net_"}
 
 #: The scorers' names (``sklearn_sfr.metrics.SCORING``) -> our column and its sign.
 _SCORER_COLUMNS = {
@@ -62,13 +85,17 @@ def parallel_map(func, tasks, *, cv, n_jobs):
 
 
 def study_split(n_samples, *, test_size=0.2, random_state=0, eligible=None):
-    """The study's fixed train/test split: positions of the training and the test objects.
+    """Split positions into the study's fixed training and test objects.
 
     Parameters
     ----------
     n_samples : int
+        Number of objects: the positions split are ``0`` to ``n_samples - 1``.
     test_size : float, default=0.2
+        Fraction of the objects (of the ``eligible`` ones, when given) held out for the test,
+        as in :func:`~sklearn.model_selection.train_test_split`.
     random_state : int, default=0
+        Seeds the shuffle, so that every study of a run holds out the same objects.
     eligible : array-like of bool, default=None
         Only these rows may be test objects (e.g. FLAG=0 when training also sees flagged
         objects); all others are training objects.
@@ -76,6 +103,8 @@ def study_split(n_samples, *, test_size=0.2, random_state=0, eligible=None):
     Returns
     -------
     train, test : ndarray of int
+        Sorted positions of the training and of the test objects; together they hold every
+        position once.
 
     Examples
     --------
@@ -98,21 +127,33 @@ def study_split(n_samples, *, test_size=0.2, random_state=0, eligible=None):
 
 
 def _cv_rows(name, model, X, y, cv, n_jobs, noise_floor):
-    result = cross_validate(model, X, y, cv=cv, scoring=get_scorers(), n_jobs=n_jobs)
-    rows = []
+    """The rows of the cross-validation folds, and the training histories of their fits."""
+    result = cross_validate(
+        model, X, y, cv=cv, scoring=get_scorers(), n_jobs=n_jobs, return_estimator=True
+    )
+    rows, histories = [], []
     for k, (fit_s, score_s) in enumerate(zip(result["fit_time"], result["score_time"])):
         row = {"model": name, "split": "cv", "fold": k}
         for scorer, (column, sign) in _SCORER_COLUMNS.items():
             row[column] = sign * float(result[f"test_{scorer}"][k])
         row.update(fit_time=float(fit_s), predict_time=float(score_s))
-        rows.append(row)
-    return rows
+        training, frames = _training(
+            result["estimator"][k], model=name, split="cv", fold=k, repeat=0
+        )
+        rows.append({**row, **training})
+        histories.extend(frames)
+    return rows, histories
 
 
 def _renamed(result, name):
-    """A cached ``(rows, predictions, seconds)`` under another model name."""
-    rows, frame, seconds = result
-    return [{**row, "model": name} for row in rows], frame.assign(model=name), seconds
+    """A cached ``(rows, predictions, seconds, history)`` under another model name."""
+    rows, frame, seconds, history = result
+    return (
+        [{**row, "model": name} for row in rows],
+        frame.assign(model=name),
+        seconds,
+        history.assign(model=name),
+    )
 
 
 def _reseeded(model, seed):
@@ -121,6 +162,45 @@ def _reseeded(model, seed):
     model = clone(model)
     seeds = {key: seed for key in model.get_params() if key.split("__")[-1] == "random_state"}
     return model.set_params(**seeds) if seeds else model
+
+
+def _nets(model):
+    """The trained skorch nets of a fitted model (the final step of a pipeline), by stage:
+    none for a model that is not a network."""
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    nets = {stage: getattr(final, attribute, None) for stage, attribute in _NETS.items()}
+    return {stage: net for stage, net in nets.items() if hasattr(net, "history")}
+
+
+def _best_epoch(net):
+    """The epoch whose weights ``net`` kept: the one its early stopping restored (the lowest
+    validation loss), else the last."""
+    stopping = dict(getattr(net, "callbacks_", None) or []).get("early_stopping")
+    best = getattr(stopping, "best_epoch_", 0) if getattr(stopping, "load_best", False) else 0
+    return best or len(net.history)
+
+
+def _training(fitted, **fit):
+    """What training the ``fitted`` model took: ``epochs`` and ``hit_cap`` of its regression
+    net (NaN for a model without one), and the per-epoch history of each of its nets (columns
+    :data:`HISTORY_COLUMNS`, ``fit`` giving ``model``, ``split``, ``fold`` and ``repeat``)."""
+    nets = _nets(fitted)
+    frames = []
+    for stage, net in nets.items():
+        epochs = [row["epoch"] for row in net.history]
+        frames.append(
+            pd.DataFrame({
+                **fit, "stage": stage, "max_epochs": net.max_epochs, "epoch": epochs,
+                "train_loss": [row.get("train_loss", np.nan) for row in net.history],
+                "valid_loss": [row.get("valid_loss", np.nan) for row in net.history],
+                "best": [epoch == _best_epoch(net) for epoch in epochs],
+            })
+        )  # fmt: skip
+    regression = nets.get("regression")
+    if regression is None:
+        return {"epochs": np.nan, "hit_cap": np.nan}, frames
+    epochs = len(regression.history)
+    return {"epochs": epochs, "hit_cap": bool(epochs >= regression.max_epochs)}, frames
 
 
 def _test_row(name, model, X, y, train, test, noise_floor):
@@ -138,7 +218,7 @@ def _test_row(name, model, X, y, train, test, noise_floor):
         predict_time=predict_s,
         peak_memory_mb=fitting.peak_memory_mb,
     )
-    return row, pred
+    return row, pred, model
 
 
 def evaluate_models(
@@ -154,6 +234,7 @@ def evaluate_models(
     random_state=0,
     repeats=1,
     cache=None,
+    history=None,
     verbose=False,
 ):
     """Score every model on the fixed split, and by cross-validation on its training part.
@@ -163,7 +244,9 @@ def evaluate_models(
     models : dict of str to estimator
         Unfitted models (cloned before fitting).
     X : SliceDict or ndarray
+        Inputs of every object, as the models read them (e.g. ``load_hisscube(...).X``).
     y : ndarray of shape (n_samples,)
+        Target of every object (log SFR in the studies).
     train, test : array-like of int
         Positions of the training and test objects (:func:`study_split`).
     cv : int, cross-validation generator or None, default=None
@@ -185,6 +268,10 @@ def evaluate_models(
         was already trained on the same data, split and seeds (the same network in the
         modality, fusion and resolution studies) is not trained again, and its rows (fit
         time included) are reused under this call's name. None: no reuse.
+    history : list, default=None
+        Where the networks' training histories go: one DataFrame (columns
+        :data:`HISTORY_COLUMNS`, one row per epoch of every network trained, the folds' and
+        the repeats' included) is appended to it. None: not kept.
     verbose : bool, default=False
         Print a line per model.
 
@@ -193,7 +280,9 @@ def evaluate_models(
     scores : DataFrame
         One row per model, fold and repeat, columns :data:`SCORE_COLUMNS` (``split`` is
         ``"cv"`` for the cross-validation folds and ``"test"`` for the held-out test
-        objects, ``repeat`` the training repeat of a test row).
+        objects, ``repeat`` the training repeat of a test row; ``epochs`` the epochs a
+        network trained and ``hit_cap`` whether that was its ``max_epochs``, NaN for a model
+        that is not a network).
     predictions : DataFrame
         Test predictions: ``model``, ``position`` (row of X), ``y_true``, ``y_pred``,
         ``repeat``.
@@ -216,7 +305,24 @@ def evaluate_models(
     True
     >>> len(predictions)
     40
+    >>> bool(scores["epochs"].isna().all())  # no network: no epochs
+    True
     """
+    scores, predictions, trained = _evaluate_models(
+        models, X, y, train=train, test=test, cv=cv, n_jobs=n_jobs, noise_floor=noise_floor,
+        random_state=random_state, repeats=repeats, cache=cache, verbose=verbose,
+    )  # fmt: skip
+    if history is not None:
+        history.append(trained)
+    return scores, predictions
+
+
+def _evaluate_models(
+    models, X, y, *, train, test, cv, n_jobs, noise_floor, random_state, repeats, cache, verbose
+):
+    """:func:`evaluate_models`, returning the training history (a DataFrame, see
+    :data:`HISTORY_COLUMNS`) as a third result: the studies run it in worker processes,
+    which return what they computed rather than append to a list of the caller's."""
     if isinstance(repeats, bool) or not isinstance(repeats, int | np.integer) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     repeats = int(repeats)
@@ -227,23 +333,27 @@ def evaluate_models(
 
     def score(name, model, n_jobs):  # n_jobs: this model's folds
         start = time.perf_counter()
-        rows = []
+        rows, histories = [], []
         if cv is not None:
             sizes = [(len(a), len(b)) for a, b in cv.split(train)]
-            for row in _cv_rows(name, model, X[train], y[train], cv, n_jobs, noise_floor):
+            cv_rows, histories = _cv_rows(name, model, X[train], y[train], cv, n_jobs, noise_floor)
+            for row in cv_rows:
                 n_train, n_test = sizes[row["fold"]]
                 rows.append({**row, "repeat": 0, "n_train": n_train, "n_test": n_test})
         frames = []
         for r in range(repeats):
             trained = model if r == 0 else _reseeded(model, random_state + r)
-            row, pred = _test_row(name, trained, X, y, train, test, noise_floor)
-            row.update(repeat=r, n_train=len(train), n_test=len(test))
+            row, pred, fitted = _test_row(name, trained, X, y, train, test, noise_floor)
+            training, fit_history = _training(fitted, model=name, split="test", fold=0, repeat=r)
+            row.update(repeat=r, n_train=len(train), n_test=len(test), **training)
             rows.append(row)
+            histories.extend(fit_history)
             frames.append(
                 pd.DataFrame({"model": name, "position": test, "y_true": y[test],
                               "y_pred": pred, "repeat": r})
             )  # fmt: skip
-        return rows, pd.concat(frames, ignore_index=True), time.perf_counter() - start
+        history = pd.concat(histories, ignore_index=True) if histories else _no_history()
+        return (rows, pd.concat(frames, ignore_index=True), time.perf_counter() - start, history)
 
     # A model trained on the same data and split by another study of the run is not trained
     # again: its rows and predictions are reused under this study's name.
@@ -260,10 +370,11 @@ def evaluate_models(
     if cache is not None:
         cache.update({keys[name]: result for name, result in fresh.items()})
     results = [found[name] if name in found else fresh[name] for name in models]
-    rows, predictions = [], []
-    for name, (model_rows, frame, seconds) in zip(models, results, strict=True):
+    rows, predictions, histories = [], [], []
+    for name, (model_rows, frame, seconds, trained) in zip(models, results, strict=True):
         rows.extend(model_rows)
         predictions.append(frame)
+        histories.append(trained)
         if verbose:
             test_rmse = float(np.mean([r["rmse"] for r in model_rows if r["split"] == "test"]))
             print(
@@ -276,4 +387,11 @@ def evaluate_models(
     scores["noise_floor"] = np.nan if noise_floor is None else float(noise_floor)
     scores["rmse_over_floor"] = scores["rmse"] / scores["noise_floor"]
     scores = scores.reindex(columns=list(SCORE_COLUMNS))
-    return scores, pd.concat(predictions, ignore_index=True)
+    histories = [frame for frame in histories if len(frame)]
+    history = pd.concat(histories, ignore_index=True) if histories else _no_history()
+    return scores, pd.concat(predictions, ignore_index=True), history
+
+
+def _no_history():
+    """The training history of models without a network: no rows."""
+    return pd.DataFrame(columns=list(HISTORY_COLUMNS))

@@ -33,6 +33,20 @@ class Measure:
     Freed memory is handed back to the OS first (glibc), else a block could reuse what an
     earlier one left in the allocator and seem to need nothing.
 
+    Parameters
+    ----------
+    interval : float, default=0.01
+        Seconds between two samples of the resident memory; a shorter interval catches
+        shorter peaks at the cost of more sampling.
+
+    Attributes
+    ----------
+    seconds : float
+        Wall-clock seconds the block took, set when it exits.
+    peak_memory_mb : float
+        Highest resident memory seen during the block, minus the memory when it started,
+        in MiB (never negative), set when it exits.
+
     Examples
     --------
     >>> import numpy as np

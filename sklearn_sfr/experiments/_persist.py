@@ -2,7 +2,7 @@
 card, and applied later to any cube with the same layout.
 
 :func:`fit_model` trains one of the study's named models
-(:data:`~sklearn_sfr.model_selection.MODEL_NAMES`) on the FLAG=0 objects of a cube, scores it
+(:data:`~sklearn_sfr.experiments.MODEL_NAMES`) on the FLAG=0 objects of a cube, scores it
 on held-out validation and test objects (with bootstrap intervals) and writes a model folder:
 ``model.skops``, ``model_card.json`` and ``model_card.md``. :func:`load_model` reads it back,
 trusting only an explicit allow-list of types, and :func:`predict_cube` applies it to every
@@ -139,17 +139,14 @@ def _import_skops():
     return sio
 
 
-def _check_cube_file(cube):
-    from ..datasets import HiSSCube
-
-    if not Path(cube).is_file():
-        raise FileNotFoundError(f"cube not found: {cube}")
-    with HiSSCube(cube) as opened:
-        opened.validate()
-
-
 # --------------------------------------------------------------------------------------------
 # scores with bootstrap intervals
+#: Fewer objects get scores without intervals: a bootstrap of a handful of objects resamples
+#: the same few values (the interval of 2 objects' NMAD was [0.000, 0.548]) and its
+#: percentile interval covers far less than it claims.
+_MIN_INTERVAL_OBJECTS = 10
+
+
 def _score_predictions(y_true, y_pred, *, n_resamples=2000, random_state=0):
     """RMSE, MAE, NMAD, bias and outlier fraction with 95 % bootstrap intervals.
 
@@ -170,14 +167,14 @@ def _score_predictions(y_true, y_pred, *, n_resamples=2000, random_state=0):
     -------
     dict
         ``{"n": n, "rmse": {"value", "low", "high"}, ...}``; ``low`` and ``high`` are None
-        for fewer than 2 objects.
+        for fewer than ``_MIN_INTERVAL_OBJECTS`` objects.
     """
     from ..metrics import score_intervals
 
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
     scores = {"n": len(y_true)}
-    if len(y_true) < 2:  # no interval of fewer than two objects
+    if len(y_true) < _MIN_INTERVAL_OBJECTS:
         from ..metrics import bias, mean_absolute_error, nmad, outlier_fraction, rmse
 
         values = {
@@ -514,13 +511,13 @@ def fit_model(
     cube : str or path-like
         A HiSS-Cube file (opened read-only).
     name : str
-        One of :data:`~sklearn_sfr.model_selection.MODEL_NAMES`.
+        One of :data:`~sklearn_sfr.experiments.MODEL_NAMES`.
     out : str or path-like
         The model folder to write: new, empty, or (with ``overwrite``) an earlier model
         folder of ours. It must not be, contain or lie inside an input.
     params : dict, str, path-like, list of them or None, default=None
         Pipeline parameters (``{"model__lr": 3e-3}``; a plain name is a parameter of the
-        ``model`` step, see :func:`~sklearn_sfr.model_selection.make_model`), or a JSON file:
+        ``model`` step, see :func:`~sklearn_sfr.experiments.make_model`), or a JSON file:
         the ``best_params.json`` that ``sklearn-sfr tune`` writes (its ``best_params``), or a
         JSON object of parameters. A list is merged in order, a later entry winning
         (``["best_params.json", {"model__max_epochs": 50}]``).
@@ -580,14 +577,14 @@ def fit_model(
 
     from ..datasets import HiSSCube, load_hisscube
     from ..datasets._fingerprint import cube_fingerprint
-    from ..datasets._loader import _flag_rows
-    from ..model_selection import make_model, model_modalities
-    from ..model_selection._models import _spec
+    from ..datasets._reader import check_cube
+    from ..datasets._selection import flag_rows
     from ..utils._outputs import OutputFolder
     from ._evaluate import study_split
+    from ._models import make_model, model_modalities, model_spec
 
     # -- everything that can be refused, before any work --------------------------------
-    spec = _spec(name)  # an unknown name
+    spec = model_spec(name)  # an unknown name
     modalities = model_modalities(name)
     for value, what in ((test_size, "test_size"), (validation_size, "validation_size")):
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
@@ -614,7 +611,7 @@ def fit_model(
     image_zoom, spectrum_zoom = _resolve_zooms(image_zoom, spectrum_zoom, config, name)
     make_model(name, random_state=random_state, **given)  # an unknown parameter
     sio = _import_skops()
-    _check_cube_file(cube)
+    check_cube(cube)
     folder = OutputFolder(out, kind=_KIND, overwrite=overwrite, inputs=[cube, *params_files])
     with HiSSCube(cube) as opened:
         frame = opened.read_frame()
@@ -623,7 +620,7 @@ def fit_model(
                 f"{cube} holds no image cutouts, and {name!r} reads images; choose a model "
                 "that reads spectra only (tree-spectrum, tree-lines, spectrum)"
             )
-        keep = _flag_rows(frame, 0, opened)
+        keep = flag_rows(frame, 0, opened)
     geometry = _geometry(cube, modalities, image_zoom, spectrum_zoom)
 
     # -- the data and the split --------------------------------------------------------
@@ -1149,6 +1146,7 @@ def predict_cube(
     n_resamples : int, default=2000
         Bootstrap resamples of each interval.
     overwrite : bool, default=False
+        Whether to replace an existing ``out`` (only a predictions file this library wrote).
     verbose : bool, default=True
         Print what is predicted and the scores.
 
@@ -1195,6 +1193,7 @@ def predict_cube(
     """
     from ..datasets import load_hisscube
     from ..datasets._fingerprint import cube_fingerprint
+    from ..datasets._reader import check_cube
     from ..utils._io import atomic_open, write_csv_atomic
     from ..utils._outputs import check_output_file
 
@@ -1208,7 +1207,7 @@ def predict_cube(
             inputs=[cube, model_dir],
             kind="predictions",
         )
-    _check_cube_file(cube)
+    check_cube(cube)
     _check_geometry(card, cube, model_dir)
     loaded = load_model(model_dir)
     model = loaded.model
@@ -1262,10 +1261,12 @@ def predict_cube(
             n_resamples=n_resamples, random_state=0,
         )  # fmt: skip
         if verbose:
-            print(
-                f"{scored.size} {note}: {_scores_line(scores, ('rmse', 'nmad'))} (95 % "
-                f"{_INTERVAL_METHOD} bootstrap intervals over objects)"
+            how = (
+                f"95 % {_INTERVAL_METHOD} bootstrap intervals over objects"
+                if scored.size >= _MIN_INTERVAL_OBJECTS
+                else f"no intervals: fewer than {_MIN_INTERVAL_OBJECTS} objects"
             )
+            print(f"{scored.size} {note}: {_scores_line(scores, ('rmse', 'nmad'))} ({how})")
     elif verbose:
         print("no labelled FLAG=0 objects: nothing to score against")
     predictions.attrs["scores"] = scores

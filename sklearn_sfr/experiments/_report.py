@@ -9,7 +9,6 @@ never leaves a half-written report under the final name.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import platform
@@ -23,8 +22,11 @@ import pandas as pd
 from ..datasets._layout import CUTOUT_SIZES, n_wavelength
 from ..utils._io import write_csv_atomic, write_text_atomic
 from ..utils._outputs import OutputFolder
+from ._render import Page
+from ._render import markdown_table as markdown_table  # re-exported: imported from here
 from .studies import REGISTRY, StudyRun
 from .studies._base import (
+    CV_METHOD,
     INTERVAL_METRICS,
     N_RESAMPLES,
     Comparisons,
@@ -38,7 +40,12 @@ STUDIES = tuple(REGISTRY)
 _COMMON_SETTINGS = {
     "image_zoom": 2,
     "spectrum_zoom": 2,
-    "neural_params": {"max_epochs": 60},
+    # Every network trains until early stopping (its validation loss not better for
+    # `patience` epochs) under one cap shared by every study. Measured: the study's fusion
+    # network (16 px x 1155 px, 1,920 training objects) stopped at epoch 31, its best at 21,
+    # where the earlier caps of 20 (and 8 for the resolution pairs) cut it while improving;
+    # the cap leaves three times that.
+    "neural_params": {"max_epochs": 100, "patience": 10},
     "cv": None,
     "test_size": 0.2,
     # Trainings of every model on the split, with other seeds: the training spread.
@@ -64,116 +71,9 @@ _TABLE_COLUMNS = [
 ]  # fmt: skip
 
 
-# -- the report's content: blocks rendered to Markdown and to HTML ----------------------------
-class _Report:
-    def __init__(self, title):
-        self.blocks = [("h1", title)]
-
-    def heading(self, text):
-        self.blocks.append(("h2", text))
-
-    def text(self, text):
-        self.blocks.append(("p", text))
-
-    def bullets(self, items):
-        if items:
-            self.blocks.append(("ul", list(items)))
-
-    def table(self, frame):
-        self.blocks.append(("table", frame))
-
-    def figure(self, path, caption):
-        self.blocks.append(("img", (Path(path).name, caption)))
-
-    def markdown(self):
-        out = []
-        for kind, value in self.blocks:
-            if kind == "h1":
-                out.append(f"# {value}\n")
-            elif kind == "h2":
-                out.append(f"\n## {value}\n")
-            elif kind == "p":
-                out.append(f"{value}\n")
-            elif kind == "ul":
-                out.append("\n".join(f"- {item}" for item in value) + "\n")
-            elif kind == "table":
-                out.append(markdown_table(value) + "\n")
-            else:
-                name, caption = value
-                out.append(f"![{caption}]({name})\n\n*{caption}*\n")
-        return "\n".join(out)
-
-    def html(self):
-        body = []
-        for kind, value in self.blocks:
-            if kind in ("h1", "h2"):
-                body.append(f"<{kind}>{html.escape(value)}</{kind}>")
-            elif kind == "p":
-                body.append(f"<p>{_inline(value)}</p>")
-            elif kind == "ul":
-                body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in value) + "</ul>")
-            elif kind == "table":
-                body.append(_format(value).to_html(index=False, border=0, classes="scores"))
-            else:
-                name, caption = value
-                body.append(
-                    f'<figure><img src="{html.escape(name)}" alt="{html.escape(caption)}">'
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-                )
-        style = (
-            "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
-            "table.scores{border-collapse:collapse;font-size:90%;margin:1em 0}"
-            "table.scores td,table.scores th{padding:2px 8px;text-align:right;"
-            "border-bottom:1px solid #ddd}img{max-width:100%}figcaption{font-style:italic}"
-        )
-        return (
-            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>sklearn-sfr study</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
-        )
-
-
-def _inline(text):
-    """Markdown's **bold** and `code` in HTML, everything else escaped."""
-    import re
-
-    text = html.escape(text)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
-
-
-def _digits(column):
-    return 1 if str(column).endswith(("_time", "_mb")) else 3
-
-
-def _format(frame):
-    """Numbers rounded for reading (3 decimals, times and memory to 0.1)."""
-    frame = frame.copy()
-    for column in frame.columns:
-        if pd.api.types.is_float_dtype(frame[column]):
-            frame[column] = frame[column].round(_digits(column))
-    return frame
-
-
-def markdown_table(frame):
-    """A DataFrame as a Markdown table (no extra dependency): floats to a fixed 3 decimals
-    (times and memory to 1), missing values as a dash. The SFR and the Scene reports share it.
-    """
-
-    def cell(value, digits):
-        if pd.isna(value):
-            return "–"
-        if isinstance(value, float | np.floating):
-            return f"{value:.{digits}f}"
-        return str(value)
-
-    digits = [_digits(c) for c in frame.columns]
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |"]
-    lines.append("|" + "|".join("---" for _ in frame.columns) + "|")
-    lines += [
-        "| " + " | ".join(cell(v, d) for v, d in zip(row, digits)) + " |"
-        for row in frame.itertuples(index=False)
-    ]
-    return "\n".join(lines)
+# The report's content is a Page (``_render``), rendered from jinja2 templates; ``_Report`` is
+# the name this module's tests and callers know it by.
+_Report = Page
 
 
 # -- summaries and conclusions -----------------------------------------------------------------
@@ -217,12 +117,14 @@ def _display(table):
     return table
 
 
-def conclusions(tables, predictions=None):
+def conclusions(tables, predictions=None, scores=None):
     """Sentences answering the study's questions, computed from the summary tables (each
     study words its own, ``Study.conclusions``); a verdict ("helps", "wins")
     only where the paired 95 % interval of the difference, from the studies' test
-    ``predictions`` (name -> DataFrame), excludes zero."""
-    compare = Comparisons(predictions)
+    ``predictions`` (name -> DataFrame), excludes zero. With the studies' ``scores`` (name ->
+    DataFrame) holding cross-validation folds, each difference also gets the folds'
+    corrected resampled t-test (``studies._base.CV_METHOD``)."""
+    compare = Comparisons(predictions, scores=scores)
     floor = next((t["noise_floor"].iloc[0] for t in tables.values() if len(t)), np.nan)
 
     def dex(row):
@@ -241,7 +143,7 @@ def conclusions(tables, predictions=None):
 def _eda_figures(cube, data, folder):
     """Cutouts, spectra and the SFR distribution by object type and FLAG."""
     from ..datasets import HiSSCube
-    from ..datasets._loader import _to_sdss_units
+    from ..datasets._selection import to_sdss_units
     from ..plotting import plot_cutouts, plot_spectra, plot_target_distribution, save_figure
 
     # A spread of SFRs: the objects nearest to evenly spaced quantiles of the label.
@@ -256,7 +158,7 @@ def _eda_figures(cube, data, folder):
         rows = np.flatnonzero(everything["FLAG"] == 0)[picks]
         arrays = {"image": handle.read_images(rows, zoom=0), "spectrum": handle.read_spectra(rows)}
         wavelength = handle.wavelength(0)
-    _to_sdss_units(arrays)
+    to_sdss_units(arrays)
     figures = {}
     fig = plot_cutouts(arrays["image"], titles=titles)
     figures["cutouts"] = (save_figure(fig, folder / "cutouts.png"), "ugriz cutouts (64 px)")
@@ -265,11 +167,12 @@ def _eda_figures(cube, data, folder):
         arrays["spectrum"],
         labels=titles,
         redshift=data.frame["Z"].to_numpy()[picks],
+        object_type=data.frame["object_type"].to_numpy()[picks],  # a quasar's broad lines
         ylabel=r"$f_\lambda$ [$10^{-17}$ erg s$^{-1}$ cm$^{-2}$ $\AA^{-1}$]",
     )
     figures["spectra"] = (
         save_figure(fig, folder / "spectra.png"),
-        "spectra with the emission lines marked",
+        "spectra with their emission lines named (a quasar's broad lines)",
     )
     flag = everything["FLAG"].map(lambda v: "no label" if pd.isna(v) else f"FLAG={int(v)}")
     kind = everything["object_type"].astype(str) if "object_type" in everything else ""
@@ -303,11 +206,18 @@ def _result_figures(name, scores, predictions, data, folder, table=None):
 
 
 # -- the report ---------------------------------------------------------------------------------
-def _write_report(folder, data, scores, predictions, record, cube):
+def _write_report(folder, data, scores, predictions, record, cube, history=None):
     """Summary tables, figures, ``report.md`` and ``report.html`` into ``folder``, from the
     studies' scores and predictions and the run's ``config.json`` record (``cube`` is where
-    the cube is now)."""
+    the cube is now); ``history`` (name -> DataFrame, where a study trained networks) adds
+    each study's epochs and training curves."""
     config, studies = record["settings"], record["studies"]
+    history = history or {}
+    training = {
+        name: REGISTRY[name].training_report(history[name], folder)
+        for name in studies
+        if name in history and len(history[name])
+    }
     tables = {
         name: summary_table(scores[name], REGISTRY[name].keys, predictions[name])
         for name in studies
@@ -319,9 +229,12 @@ def _write_report(folder, data, scores, predictions, record, cube):
         figures.update(
             _result_figures(name, scores[name], predictions[name], data, folder, tables[name])
         )
-    found = conclusions(tables, predictions)
+    found = conclusions(tables, predictions, scores)
+    banner = None
+    if record["quick"]:
+        banner, found = smoke_test(found, record["settings"], len(data.y))
 
-    report = _Report("sklearn-sfr study: star-formation rates from images and spectra")
+    report = Page("sklearn-sfr study: star-formation rates from images and spectra")
     floor = data.noise_floor
     report.text(
         f"Cube `{record['cube']}`: {len(data.y)} FLAG=0 objects; noise floor (RMSE of the labels "
@@ -333,6 +246,8 @@ def _write_report(folder, data, scores, predictions, record, cube):
     )
     report.bullets(_settings_lines(config, studies, record["random_state"]))
     report.heading("Conclusions")
+    if banner:
+        report.note(banner)
     report.bullets(found)
     report.heading("The data")
     for key in ("cutouts", "spectra", "sfr_distribution"):
@@ -343,9 +258,16 @@ def _write_report(folder, data, scores, predictions, record, cube):
         for key, (path, caption) in figures.items():
             if key.startswith(name):
                 report.figure(path, caption)
+        if name in training:  # the epochs each network used, and its training curves
+            sentence, epochs, curves = training[name]
+            report.text(sentence)
+            report.table(epochs)
+            for path, caption in curves.values():
+                report.figure(path, caption)
     write_text_atomic(folder / "report.md", report.markdown())
     write_text_atomic(folder / "report.html", report.html())
-    return tables, found
+    # What the terminal prints: the same lines, the banner first.
+    return tables, [banner, *found] if banner else found
 
 
 def _study_data(cube, config):
@@ -356,6 +278,30 @@ def _study_data(cube, config):
     return load_hisscube(
         cube, image_zoom=config["image_zoom"], spectrum_zoom=config["spectrum_zoom"], flag=0
     )
+
+
+#: The label of every conclusion of a quick run (in report.md, report.html and the terminal).
+SMOKE_TEST_LABEL = "[smoke test]"
+
+
+def smoke_test(found, settings, n_objects):
+    """A quick run's framing: a banner saying what the run is, and the conclusions ``found``
+    each labelled :data:`SMOKE_TEST_LABEL` (their intervals stay: they are this run's).
+
+    Returns
+    -------
+    banner : str
+    lines : list of str
+    """
+    neural = ", ".join(f"{k}={v}" for k, v in settings["neural_params"].items())
+    banner = (
+        "**Smoke test of the pipeline, not the study's answer**: this quick run (--quick: "
+        f"small networks, {neural}) on {n_objects} objects checks "
+        f"that every step runs. Each line below is labelled {SMOKE_TEST_LABEL} and keeps its "
+        "95 % interval, which describes this small run only; run without --quick for the "
+        "study's answers."
+    )
+    return banner, [f"{SMOKE_TEST_LABEL} {line}" for line in found]
 
 
 def conclusion_lines(found):
@@ -386,6 +332,7 @@ def render_report(out, *, verbose=True):
     out : str or path-like
         A folder written by :func:`run_study`.
     verbose : bool, default=True
+        Print the path of the rewritten report (on standard error) when done.
 
     Returns
     -------
@@ -436,9 +383,15 @@ def render_report(out, *, verbose=True):
         )
     scores = {name: pd.read_csv(out / f"{name}_scores.csv") for name in studies}
     predictions = {name: pd.read_csv(out / f"{name}_predictions.csv") for name in studies}
+    # The networks' training histories: folders of older versions have none.
+    history = {
+        name: pd.read_csv(out / f"{name}_history.csv")
+        for name in studies
+        if (out / f"{name}_history.csv").is_file()
+    }
     data = _study_data(cube, config)
     with folder as tmp:
-        tables, found = _write_report(tmp, data, scores, predictions, record, cube)
+        tables, found = _write_report(tmp, data, scores, predictions, record, cube, history)
     if verbose:
         print(f"rewrote {out / 'report.html'}", file=sys.stderr, flush=True)
     return {"tables": tables, "conclusions": found, "out": out}
@@ -472,16 +425,41 @@ def _settings(quick, overrides):
     return settings
 
 
+def _training_line(neural_params):
+    """How long every network trains: until early stopping, under one shared cap."""
+    import inspect
+
+    from ..neural._base import BaseNeuralEstimator
+
+    defaults = inspect.signature(BaseNeuralEstimator.__init__).parameters
+    value = {k: neural_params.get(k, defaults[k].default) for k in ("max_epochs", "patience")}
+    return (
+        "Training: every network (in every study, each resolution pair included) trains until "
+        f"its validation loss has not improved for {value['patience']} epochs (early "
+        "stopping, the best epoch's weights kept) or until the shared cap of "
+        f"{value['max_epochs']} epochs (the contrastive model's pretraining stops the same "
+        "way under its own cap, pretrain_epochs); each study lists the epochs its networks "
+        "used and which reached the cap."
+    )
+
+
 def _settings_lines(config, studies, random_state):
     """What the numbers depend on, in words: the split, the networks' training, the grids."""
     neural = ", ".join(f"{k}={v}" for k, v in config["neural_params"].items()) or "defaults"
     lines = [
         f"Split: {1 - config['test_size']:.0%} training / {config['test_size']:.0%} test "
         f"(seed {random_state}); cross-validation: "
-        + (f"{config['cv']} folds" if config["cv"] else "none (test split only)")
+        + (
+            f"{config['cv']} folds; each difference the conclusions state also gets the "
+            f"folds' {CV_METHOD}, whose variance allows for the folds' overlapping training "
+            "sets"
+            if config["cv"]
+            else "none (test split only)"
+        )
         + ".",
         f"Networks: {neural}; images {CUTOUT_SIZES[config['image_zoom']]} px, spectra "
         f"{n_wavelength(config['spectrum_zoom'])} px unless a study varies them.",
+        _training_line(config["neural_params"]),
     ]
     repeats = config.get("repeats", 1)  # older config.json files have none: one training
     lines.append(
@@ -547,7 +525,8 @@ def run_study(
     -------
     dict
         ``tables`` (study name -> summary DataFrame), ``scores`` (study name -> full scores),
-        ``conclusions`` (list of str), ``out`` (Path), ``seconds`` (float).
+        ``conclusions`` (list of str, Markdown; with ``quick``, a smoke-test banner first
+        and every line labelled as a smoke test), ``out`` (Path), ``seconds`` (float).
 
     Examples
     --------
@@ -558,44 +537,47 @@ def run_study(
     >>> cube = make_synthetic_cube(os.path.join(folder, "c.h5"), n_objects=60)
     >>> result = run_study(cube, os.path.join(folder, "report"), studies=["baseline"],
     ...                    quick=True, verbose=False)
-    >>> list(result["tables"]), result["conclusions"][0].startswith("**Decision-tree")
+    >>> list(result["tables"]), result["conclusions"][0].startswith("**Smoke test")
     (['baseline'], True)
+    >>> result["conclusions"][1].startswith("[smoke test] **Decision-tree")
+    True
     >>> sorted(os.listdir(result["out"]))[:3]
     ['.sklearn-sfr.json', 'baseline_comparison.png', 'baseline_predicted_vs_true.png']
     """
     cube, out = Path(cube), Path(out)
-    config = _check_study(cube, studies, quick, settings)
+    config = check_study(cube, studies, quick, settings)
     # Before any work: an output we may not write or replace (a folder holding a user's
     # files, the cube's own folder) is refused now (utils._outputs).
     folder = OutputFolder(out, kind="study", overwrite=overwrite, inputs=[cube])
     with folder as tmp:
-        result = _run_into(
+        result = run_into(
             tmp, cube, str(cube.resolve()), studies=studies, quick=quick, n_jobs=n_jobs,
             random_state=random_state, verbose=verbose, config=config,
         )  # fmt: skip
     return {**result, "out": out}
 
 
-def _check_study(cube, studies, quick, settings):
+def check_study(cube, studies, quick, settings):
     """What ``run_study`` checks before any work; returns the run's settings."""
-    from ..datasets import HiSSCube
+    from ..datasets._reader import check_cube
 
-    if not cube.is_file():
-        raise FileNotFoundError(f"cube not found: {cube}")
-    with HiSSCube(cube) as opened:
-        opened.validate()  # a damaged zoom fails now, not after an hour of other studies
+    check_cube(cube)  # a damaged zoom fails now, not after an hour of other studies
     unknown = [s for s in studies if s not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown studies {unknown}; choose from {list(REGISTRY)}")
     return _settings(quick, settings)
 
 
-def _run_into(tmp, cube, recorded_cube, *, studies, quick, n_jobs, random_state, verbose,
-              config):  # fmt: skip
+def run_into(tmp, cube, recorded_cube, *, studies, quick, n_jobs, random_state, verbose,
+             config):  # fmt: skip
     """Run the studies on ``cube`` and write the report into the (temporary) folder ``tmp``;
     ``config.json`` names the cube as ``recorded_cube`` (relative: inside the folder)."""
+    from dataclasses import replace
+
     from ..datasets._fingerprint import cube_fingerprint
 
+    for name in studies:  # settings a study cannot answer with are refused before training
+        REGISTRY[name].check_settings(config)
     start = time.perf_counter()
 
     def say(message):
@@ -618,7 +600,7 @@ def _run_into(tmp, cube, recorded_cube, *, studies, quick, n_jobs, random_state,
         f"spectra {data.X['spectrum'].shape[-1]} px, noise floor "
         + (f"{data.noise_floor:.3f} dex" if data.noise_floor is not None else "unknown")
     )
-    scores, predictions = {}, {}
+    scores, predictions, history = {}, {}, {}
     run = StudyRun(cube=cube, data=data, config=config, common=common)
     from tqdm.auto import tqdm
 
@@ -627,10 +609,15 @@ def _run_into(tmp, cube, recorded_cube, *, studies, quick, n_jobs, random_state,
     for name in bar:
         bar.set_description(f"{name} study")
         t0 = time.perf_counter()
-        scores[name], predictions[name] = REGISTRY[name].run(run)
+        trained = []  # the study's networks' training histories (Study.run appends them)
+        scores[name], predictions[name] = REGISTRY[name].run(replace(run, history=trained))
         # Each study's raw results are kept as soon as they exist.
         write_csv_atomic(scores[name], tmp / f"{name}_scores.csv", index=False)
         write_csv_atomic(predictions[name], tmp / f"{name}_predictions.csv", index=False)
+        trained = [frame for frame in trained if len(frame)]
+        if trained:
+            history[name] = pd.concat(trained, ignore_index=True)
+            write_csv_atomic(history[name], tmp / f"{name}_history.csv", index=False)
         if verbose:  # above the bars, not through them
             bar.write(f"{name} study done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     seconds = time.perf_counter() - start
@@ -648,5 +635,5 @@ def _run_into(tmp, cube, recorded_cube, *, studies, quick, n_jobs, random_state,
         "cpus": os.cpu_count(),
     }
     write_text_atomic(tmp / "config.json", json.dumps(record, indent=2, default=str))
-    tables, found = _write_report(tmp, data, scores, predictions, record, cube)
+    tables, found = _write_report(tmp, data, scores, predictions, record, cube, history)
     return {"tables": tables, "scores": scores, "conclusions": found, "seconds": seconds}

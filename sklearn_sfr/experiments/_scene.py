@@ -75,6 +75,7 @@ def scene_models(*, quick=False, random_state=0, device="auto"):
     quick : bool, default=False
         Tiny networks trained for two epochs (a smoke test, not a result).
     random_state : int, default=0
+        Seeds every model: the trees, the MLP and the neural networks.
     device : str, default="auto"
         Torch device of the neural networks.
 
@@ -152,6 +153,26 @@ def scene_splitter(split, n_splits=3, random_state=0):
     ``"blocked"``: :class:`~sklearn_sfr.model_selection.BlockedFrameSplit`, to be given the
     CLASS2 labels as ``groups`` (each class's frames are one sequence, in video order).
 
+    Parameters
+    ----------
+    split : {"random", "blocked"}
+        The split scheme.
+    n_splits : int, default=3
+        Number of folds.
+    random_state : int, default=0
+        Seeds the shuffle of the ``"random"`` scheme; the ``"blocked"`` one has no
+        randomness.
+
+    Returns
+    -------
+    cv : StratifiedKFold or BlockedFrameSplit
+        A new cross-validator with ``n_splits`` folds.
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is not one of :data:`SPLITS`.
+
     Examples
     --------
     >>> from sklearn_sfr.experiments import scene_splitter
@@ -219,7 +240,10 @@ def scene_study(
         What :func:`~sklearn_sfr.datasets.load_scene` returns, or a dataset folder to load
         with ``image_size``.
     targets : sequence of {"CLASS1", "CLASS2"}, default=("CLASS1", "CLASS2")
+        Labels to classify: indoors or outdoors (``CLASS1``), the scene (``CLASS2``); a
+        single string is one target.
     splits : sequence of {"random", "blocked"}, default=("random", "blocked")
+        Cross-validation schemes, see :func:`scene_splitter`; a single string is one scheme.
     models : sequence of str, default=None
         Names from :func:`scene_models`; None: all.
     n_splits : int, default=3
@@ -232,6 +256,7 @@ def scene_study(
     image_size : int, default=32
         Frame size when ``data`` is a folder.
     random_state : int, default=0
+        Seeds the models (:func:`scene_models`) and the shuffle of the ``"random"`` split.
     device : str, default="auto"
         Torch device of the neural networks.
     return_predictions : bool, default=False

@@ -5,11 +5,10 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ..preprocessing._images import _ImageTransformer
+from ..preprocessing._images import ImageTransformer
+from ..utils._sklearn import Interval, fit_context
 from ..utils._survey import BAND_NAMES
 
 
@@ -21,7 +20,7 @@ def _default_channel_names(n_channels):
     return tuple(f"c{k}" for k in range(n_channels))
 
 
-class ColourFeatures(_ImageTransformer):
+class ColourFeatures(ImageTransformer):
     """Per-channel colour histograms plus a ``grid`` x ``grid`` thumbnail of each image.
 
     What a decision tree can use from a photograph: how much of each colour it holds (a
@@ -79,7 +78,7 @@ class ColourFeatures(_ImageTransformer):
             )
         return tuple(names)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn each channel's histogram range.
 

@@ -13,11 +13,11 @@ import warnings
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._multimodal import check_array_ndim, get_key, is_multimodal, multimodal_tags
+from ..utils._sklearn import Interval, StrOptions, fit_context
 from ..utils._survey import air_to_vacuum, line_wavelengths
 from ..utils._wavelength import resolve_wavelength
 
@@ -357,7 +357,7 @@ class SpectralLineFeatures(TransformerMixin, BaseEstimator):
         return flux, valid, z.astype(np.float64)
 
     # -- fit / transform --------------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the input and record the wavelength grid.
 

@@ -7,12 +7,12 @@ import warnings
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..datasets._layout import IMAGE_UNIT_PER_NMGY
 from ..utils._multimodal import check_array_ndim, get_key, is_multimodal, multimodal_tags
+from ..utils._sklearn import Interval, StrOptions, fit_context
 from ..utils._survey import BAND_NAMES, CUTOUT_SIZES, PIXEL_SCALE
 
 _IMAGE_SHAPE = "(n_samples, 5, height, width)"
@@ -118,6 +118,10 @@ class PhotometryFeatures(TransformerMixin, BaseEstimator):
     objects with one matrix product; the curve of growth is sampled on radii spaced by a
     factor ``1.25**0.25`` from 0.5 pixel to the largest circle inside the cutout, and radii
     in between are interpolated linearly. Neighbours inside an aperture are not masked.
+    :class:`photutils.profiles.CurveOfGrowth` gives the same curve one image at a time: on
+    64 px cutouts it took 13.4 ms per band image against 0.13 ms here (2-core machine), 12
+    minutes instead of 7 s for the 11,000 FLAG=0 objects, so only photutils' aperture masks
+    are used, once, and the sums are one matrix product.
 
     Units. Fluxes are converted to nanomaggies. HiSS-Cube's lower zoom levels average (not
     sum) 2x2 pixels, so a pixel holds the surface brightness per 0.396" pixel and a pixel sum
@@ -213,7 +217,7 @@ class PhotometryFeatures(TransformerMixin, BaseEstimator):
             )
         return images, name
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Work out the pixel scale and centre and build the aperture masks.
 

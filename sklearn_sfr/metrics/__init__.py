@@ -14,7 +14,7 @@ Examples
 from sklearn.metrics import mean_absolute_error, r2_score
 
 from ._regression import NMAD_SCALE, bias, nmad, outlier_fraction, regression_report, rmse
-from ._scorers import SCORING, get_scorer, get_scorers
+from ._scorers import SCORING, flag_scorer, get_scorer, get_scorers
 from ._uncertainty import (
     CorrectedTTestResult,
     PairedDifference,
@@ -34,6 +34,7 @@ __all__ = [
     "ScoreInterval",
     "bias",
     "corrected_resampled_ttest",
+    "flag_scorer",
     "get_scorer",
     "get_scorers",
     "mean_absolute_error",

@@ -7,12 +7,16 @@ it says which way a model is off, and is not a quantity to maximise.
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.metrics import get_scorer as _sklearn_get_scorer
 from sklearn.metrics import make_scorer, mean_absolute_error, r2_score
 
-from ._regression import _check_threshold, bias, nmad, outlier_fraction, rmse
+from ..datasets._selection import flag_mask
+from ..utils._multimodal import get_key, is_multimodal
+from ..utils._sklearn import validate_params
+from ._regression import bias, check_threshold, nmad, outlier_fraction, rmse
 
-__all__ = ["SCORING", "get_scorer", "get_scorers"]
+__all__ = ["SCORING", "flag_scorer", "get_scorer", "get_scorers"]
 
 
 def get_scorers(*, threshold=0.3):
@@ -46,7 +50,7 @@ def get_scorers(*, threshold=0.3):
     >>> bool((scores["test_neg_rmse"] < 0).all())
     True
     """  # noqa: E501
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     return {
         "neg_rmse": make_scorer(rmse, greater_is_better=False),
         "neg_mae": make_scorer(mean_absolute_error, greater_is_better=False),
@@ -104,3 +108,61 @@ def get_scorer(name, *, threshold=0.3):
             f"unknown scorer {name!r}: use one of {sorted(ours)} or a scikit-learn scorer name "
             "(sklearn.metrics.get_scorer_names())"
         ) from exc
+
+
+class _FlagScorer:
+    """Picklable scorer that only scores rows whose flag is kept."""
+
+    def __init__(self, scoring, keep, key):
+        self.scoring = scoring
+        self.keep = keep
+        self.key = key
+
+    def __call__(self, estimator, X, y, **kwargs):
+        if not is_multimodal(X):
+            raise TypeError(f"flag_scorer needs a SliceDict with a {self.key!r} key")
+        mask = flag_mask(get_key(X, self.key), self.keep)
+        y = np.asarray(y)
+        mask &= np.isfinite(y)
+        if not mask.any():
+            return np.nan
+        return get_scorer(self.scoring)(estimator, X[mask], y[mask], **kwargs)
+
+    def __repr__(self):
+        return f"flag_scorer({self.scoring!r}, keep={self.keep!r}, key={self.key!r})"
+
+
+@validate_params(
+    {
+        "scoring": [str, callable],
+        "keep": [tuple, list, None],
+        "key": [str],
+    },
+    prefer_skip_nested_validation=True,
+)
+def flag_scorer(scoring, keep=(0,), key="flag"):
+    """A scorer that evaluates only the rows whose flag is in ``keep``.
+
+    Use it in ``cross_validate(scoring=...)`` so that a model trained on every object, or on
+    FLAG=0 objects only, is always judged on reliable labels.
+
+    Parameters
+    ----------
+    scoring : str or callable
+        A scikit-learn scorer name (``"neg_root_mean_squared_error"``, ``"r2"``...) or scorer.
+    keep : tuple of int or None, default=(0,)
+        Flags to score.
+    key : str, default="flag"
+        SliceDict key holding the flags.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)``; NaN when no test row is kept.
+
+    Examples
+    --------
+    >>> from sklearn_sfr.metrics import flag_scorer
+    >>> scoring = {"rmse": flag_scorer("neg_root_mean_squared_error"), "r2": flag_scorer("r2")}
+    """
+    return _FlagScorer(scoring, None if keep is None else tuple(keep), key)

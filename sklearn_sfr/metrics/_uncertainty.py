@@ -32,11 +32,12 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from astropy.stats import median_absolute_deviation
 from scipy import stats
 from sklearn.metrics import mean_absolute_error
 from sklearn.utils.validation import check_array
 
-from ._regression import NMAD_SCALE, _check_1d, _check_threshold, bias, nmad, outlier_fraction
+from ._regression import NMAD_SCALE, _check_1d, bias, check_threshold, nmad, outlier_fraction
 from ._regression import rmse as _rmse
 
 __all__ = [
@@ -103,7 +104,7 @@ def _along(metrics, residual, threshold):
         elif metric == "mae":
             out.append(np.mean(np.abs(residual), axis=-1))
         elif metric == "nmad":
-            out.append(NMAD_SCALE * np.median(np.abs(residual - median), axis=-1))
+            out.append(NMAD_SCALE * median_absolute_deviation(residual, axis=-1))
         elif metric == "bias":
             out.append(median[..., 0])
         elif metric == "abs_bias":
@@ -354,7 +355,7 @@ def _check_common(y_true, confidence_level, n_resamples, method, threshold):
         raise ValueError(f"`n_resamples` must be an integer >= 2; got {n_resamples!r}")
     if not isinstance(method, str) or method.lower() not in _METHODS:
         raise ValueError(f"`method` must be 'percentile' or 'BCa'; got {method!r}")
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     return y_true, confidence_level, int(n_resamples), _METHODS[method.lower()], threshold
 
 

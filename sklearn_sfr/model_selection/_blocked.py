@@ -11,8 +11,8 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator
-from sklearn.model_selection._split import GroupsConsumerMixin
-from sklearn.utils._param_validation import Interval, validate_params
+
+from ..utils._sklearn import Interval, validate_params
 
 
 def _sequences(groups, n_blocks):
@@ -95,7 +95,7 @@ def block_ids(groups, n_blocks):
     return codes * n_blocks + frame_blocks(groups, n_blocks)
 
 
-class BlockedFrameSplit(GroupsConsumerMixin, BaseCrossValidator):
+class BlockedFrameSplit(BaseCrossValidator):
     """K-fold cross-validation that holds out one contiguous block of every sequence per fold.
 
     Each sequence (rows sharing a ``groups`` value, in their order in the data) is cut into
@@ -123,6 +123,10 @@ class BlockedFrameSplit(GroupsConsumerMixin, BaseCrossValidator):
     [2, 3, 8, 9]
     [4, 5, 10, 11]
     """
+
+    # Ask for ``groups`` in metadata routing, as scikit-learn's GroupKFold does (what its
+    # private GroupsConsumerMixin sets).
+    __metadata_request__split = {"groups": True}
 
     def __init__(self, n_splits=5, *, gap=0):
         # Checked here, as scikit-learn's KFold does: a splitter is not an estimator.

@@ -18,13 +18,14 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import check_cv, cross_validate
 from sklearn.utils import check_random_state, get_tags
-from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
+
+from ..utils._sklearn import HasMethods, Interval, StrOptions, fit_context
 
 #: The SQLite file that :func:`storage_url` makes of ``None``, in the working directory: a
 #: place to keep studies on disk without choosing one (``storage=DEFAULT_STORAGE``).
@@ -89,7 +90,7 @@ def storage_url(storage):
     return "sqlite:///" + path
 
 
-def _shown_url(url):
+def shown_url(url):
     """A storage URL fit to print: without its password."""
     try:
         from sqlalchemy.engine import make_url
@@ -112,7 +113,7 @@ def _storage_name(storage):
             "storage must be an RDB URL, a path to a SQLite file, an "
             f"optuna.storages.BaseStorage or None, got {type(storage).__name__}"
         )
-    return _shown_url(storage_url(storage))
+    return shown_url(storage_url(storage))
 
 
 def _make_storage(storage, heartbeat_interval=None):
@@ -149,7 +150,7 @@ def _make_storage(storage, heartbeat_interval=None):
         return optuna.storages.RDBStorage(url, **beats)
 
 
-def _open_study(
+def open_study(
     storage=None, study_name=None, *, load_if_exists=True, pruner=None, heartbeat_interval=None
 ):
     """Create, or load, the maximising study ``study_name`` in ``storage``.
@@ -310,7 +311,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
     param_distributions : dict of str to optuna.distributions.BaseDistribution
         Parameter names of ``estimator`` (``model__max_depth`` for a pipeline step) and
         Optuna Float-, Int- or CategoricalDistributions;
-        :func:`~sklearn_sfr.model_selection.default_search_space` has one per named model.
+        :func:`~sklearn_sfr.experiments.default_search_space` has one per named model.
     cv : int, cross-validation generator or iterable, default=5
         As in :func:`~sklearn.model_selection.check_cv` (an int is an unshuffled
         ``KFold``; pass ``KFold(k, shuffle=True, random_state=...)`` for shuffled folds).
@@ -501,7 +502,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _create_study(self):
         import optuna
 
-        study, _ = _open_study(
+        study, _ = open_study(
             self.storage,
             self.study_name,
             load_if_exists=self.load_if_exists,
@@ -559,7 +560,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         return objective
 
     # -- fit --------------------------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, *, groups=None, **fit_params):
         """Run ``n_trials`` more trials of the study, then refit the best parameters.
 

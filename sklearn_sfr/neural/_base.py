@@ -16,13 +16,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import (
-    Interval,
-    InvalidParameterError,
-    Options,
-    StrOptions,
-    make_constraint,
-)
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler, PrintLog, ProgressBar
@@ -30,6 +23,7 @@ from skorch.dataset import ValidSplit
 from skorch.helper import SliceDict
 
 from ..utils._multimodal import get_key, is_multimodal
+from ..utils._sklearn import Interval, InvalidParameterError, Options, StrOptions, make_constraint
 from ._inputs import (
     InputScaler,
     ScaledArrays,
@@ -582,15 +576,16 @@ class BaseNeuralEstimator(BaseEstimator):
         return ScaledArrays(arrays, self.scaler_, y2d, sample_weight)
 
     def _prediction_inputs(self, X):
-        """X checked against the fitted shapes, as network inputs (a lazy dataset for a
-        HiSSCubeDataset)."""
+        """X checked against the fitted shapes, as network inputs: a dataset whose batches
+        are scaled as they are read (:class:`~sklearn_sfr.neural._inputs.ScaledArrays`, so
+        predicting holds no scaled copy of X), or a lazy dataset for a HiSSCubeDataset."""
         check_is_fitted(self, "net_")
         if isinstance(X, HiSSCubeDataset):
             self._check_shapes(self._dataset_sample(X))
             return self._scaled_dataset(X)
         arrays = self._arrays(X)
         self._check_shapes(arrays)
-        return self._net_inputs(arrays)
+        return ScaledArrays(arrays, self.scaler_)
 
     def _forward(self, X):
         inputs = self._prediction_inputs(X)  # first: it raises NotFittedError before fit

@@ -7,11 +7,11 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from ..utils._multimodal import is_multimodal
+from ..utils._sklearn import Interval, StrOptions
 from ._base import BaseNeuralEstimator, forget_fit_on_failure
 from ._estimators import _doc_params
 from ._modules import FUSIONS

@@ -7,9 +7,9 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils._multimodal import is_multimodal
+from ..utils._sklearn import Interval, StrOptions
 from ._base import BaseNeuralEstimator, forget_fit_on_failure
 from ._lazy import HiSSCubeDataset
 from ._losses import n_outputs_for, split_log_var

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..datasets._batches import block_order, count_blocks, read_ahead
-from ..datasets._loader import _check_target, _flag_rows, _to_sdss_units
 from ..datasets._reader import HiSSCube
+from ..datasets._selection import select_objects, to_sdss_units
 from ..utils._memory import release_free_memory
 from ._inputs import network_arrays
 
@@ -107,35 +107,23 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
         if block_rows is not None and (not isinstance(block_rows, int) or block_rows < 1):
             raise ValueError(f"block_rows must be None or a positive integer, got {block_rows!r}")
         with HiSSCube(path) as cube:
-            cube._check_zoom(image_zoom, "image_zoom")
-            cube._check_zoom(spectrum_zoom, "spectrum_zoom")
-            frame = cube.read_frame()
-            if target not in frame.columns:
-                raise KeyError(
-                    f"target {target!r} is not a column of {path}; available: "
-                    f"{sorted(map(str, frame.columns))}"
-                )
-            # The checks of load_hisscube, with the file open so that errors name its rows.
-            rows = _flag_rows(frame, flag, cube)
-            if index is not None:
-                rows = rows[np.asarray(index)]
-            self.y = _check_target(cube, frame, rows, target, flag)
+            # The selection of load_hisscube, with the file open so that errors name its rows.
+            chosen = select_objects(
+                cube,
+                target=target,
+                flag=flag,
+                image_zoom=image_zoom,
+                spectrum_zoom=spectrum_zoom,
+                modalities=self.modalities,
+                index=index,
+            )
             self.block_rows_ = block_rows or cube.rows_per_chunk(
                 self.modalities, image_zoom, spectrum_zoom
             )
-        self.rows = rows
-        self.frame = frame.iloc[rows].reset_index(drop=True)
-        self.flags = (
-            self.frame["FLAG"].to_numpy(dtype=np.float64)
-            if "FLAG" in self.frame
-            else np.full(len(self.frame), np.nan)
-        )
+        self.rows, self.frame, self.y = chosen.rows, chosen.frame, chosen.y
+        self.flags = chosen.flags
         # As load_hisscube's X["redshift"]: the models may read it as a per-object scalar.
-        self.redshift = (
-            self.frame["Z"].to_numpy(dtype=np.float64)
-            if "Z" in self.frame
-            else np.full(len(self.frame), np.nan)
-        )
+        self.redshift = chosen.redshift
         self._cube = None
         self._pid = None
 
@@ -171,7 +159,7 @@ class HiSSCubeDataset(torch.utils.data.Dataset):
         if "spectrum" in self.modalities:
             arrays["spectrum"] = cube.read_spectra(rows, level=self.spectrum_zoom)
         if self.units == "sdss":
-            _to_sdss_units(arrays)
+            to_sdss_units(arrays)
         return arrays
 
     def block_ids(self):

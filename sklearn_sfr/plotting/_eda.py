@@ -18,6 +18,7 @@ from ..utils._survey import BAND_NAMES, line_wavelengths
 
 __all__ = [
     "EMISSION_LINES",
+    "QUASAR_LINES",
     "plot_cutouts",
     "plot_spectra",
     "plot_target_distribution",
@@ -35,6 +36,31 @@ EMISSION_LINES = {
     "[NII]": line_wavelengths("NII_6585"),
     "[SII]": line_wavelengths("SII_6718", "SII_6733"),
 }
+
+#: Lines marked by :func:`plot_spectra` on a quasar (``object_type`` "quasar" or "QSO"): the
+#: broad lines of the Vanden Berk et al. (2001) composite from Lyman-alpha to H-alpha, and the
+#: narrow [OIII] 5008, the lines a quasar shows in the SDSS range at some redshift.
+QUASAR_LINES = {
+    r"Ly$\alpha$": line_wavelengths("Lyalpha"),
+    "Si IV": line_wavelengths("SiIV_1400"),
+    "C IV": line_wavelengths("CIV_1549"),
+    "C III]": line_wavelengths("CIII_1909"),
+    "Mg II": line_wavelengths("MgII_2799"),
+    r"H$\gamma$": line_wavelengths("Hgamma"),
+    r"H$\beta$": line_wavelengths("Hbeta"),
+    "[OIII]": line_wavelengths("OIII_5008"),
+    r"H$\alpha$": line_wavelengths("Halpha"),
+}
+_QUASAR_TYPES = ("quasar", "qso")
+
+#: A line label sits on the upper envelope of its spectrum: the highest running median over
+#: ``_SPIKE_WIDTH`` Angstrom under it, which keeps a broad quasar line (FWHM of thousands of
+#: km/s, over 30 A observed) but drops a narrow emission spike (FWHM of a few A at SDSS
+#: resolution), plus this percentile of the flux about that median (the top of the noise).
+#: A spike thus runs through its label rather than lifting it off the trace.
+_LABEL_ENVELOPE = 95.0
+_SPIKE_WIDTH = 30.0
+_LINE_LABEL_SIZE = "x-small"
 
 _STRETCHES = ("asinh", "linear", "sqrt", "log")
 
@@ -301,20 +327,6 @@ def plot_cutouts(
 # spectra
 
 
-def _label_tiers(positions, half_widths):
-    """Tier (0, 1, 2, ...) per centred label so that labels on one tier do not overlap."""
-    order = np.argsort(positions)
-    tiers = np.zeros(len(positions), dtype=int)
-    right_edge = {}
-    for i in order:
-        tier = 0
-        while tier in right_edge and positions[i] - half_widths[i] < right_edge[tier]:
-            tier += 1
-        tiers[i] = tier
-        right_edge[tier] = positions[i] + half_widths[i]
-    return tiers
-
-
 def _label_half_widths(ax, names, span, fontsize):
     """Approximate half width of each label in data units of a wavelength axis of ``span``."""
     from matplotlib.font_manager import FontProperties
@@ -326,6 +338,124 @@ def _label_half_widths(ax, names, span, fontsize):
     return np.array([(0.6 * size_pt * c + 4.0) / 2.0 / axes_pt * span for c in n_chars])
 
 
+def _label_groups(centres, names, half_width):
+    """Labels whose boxes would overlap merged into one ("H$\\alpha$, [NII]").
+
+    Returns ``(centre, text, members)`` per label, left to right: ``centre`` the middle of
+    its lines, ``members`` their names. ``half_width(text)`` is a label's half width in the
+    units of ``centres``.
+    """
+    groups = [[c, c, [n]] for c, n in sorted(zip(centres, names), key=lambda cn: cn[0])]
+    merged = True
+    while merged:  # merging widens a label: repeat until no neighbours touch
+        merged = False
+        for k in range(len(groups) - 1):
+            (a0, a1, a_names), (b0, b1, b_names) = groups[k], groups[k + 1]
+            right = 0.5 * (a0 + a1) + half_width(", ".join(a_names))
+            left = 0.5 * (b0 + b1) - half_width(", ".join(b_names))
+            if left < right:
+                groups[k : k + 2] = [[a0, b1, a_names + b_names]]
+                merged = True
+                break
+    return [(0.5 * (x0 + x1), ", ".join(members), members) for x0, x1, members in groups]
+
+
+def _running_median(wavelength, flux, width):
+    """Running median of ``flux`` over ``width`` (wavelength units), NaN pixels skipped."""
+    import pandas as pd
+
+    steps = np.diff(wavelength)
+    steps = steps[np.isfinite(steps) & (steps > 0)]
+    n = max(1, round(width / float(np.median(steps)))) if steps.size else 1
+    return pd.Series(flux).rolling(n, center=True, min_periods=1).median().to_numpy()
+
+
+def _line_table(object_type):
+    """The lines to mark on a spectrum of this object type."""
+    is_quasar = object_type is not None and str(object_type).lower() in _QUASAR_TYPES
+    return QUASAR_LINES if is_quasar else EMISSION_LINES
+
+
+def _label_height(ax, fontsize):
+    """Approximate height of a line label and its offset, in data units of the y axis."""
+    from matplotlib.font_manager import FontProperties
+
+    size_pt = FontProperties(size=fontsize).get_size_in_points()
+    axes_pt = ax.get_position().height * ax.figure.figure.get_figheight() * 72.0
+    y0, y1 = ax.get_ylim()
+    # one line of text with its box (pad 0.1 em each side) and the 2 pt offset
+    return (1.4 * size_pt + 2.0) / axes_pt * abs(y1 - y0)
+
+
+def _mark_lines(ax, wavelength, flux, band, redshift, table, color, marker_color):
+    """Mark the lines of ``table`` at ``redshift`` on one (shifted) spectrum and name them on
+    its own trace.
+
+    ``band`` is ``(lo, room)``: the bottom of the spectrum and the top of the space free for
+    its labels (the next spectrum's bottom). Each label sits just above the upper envelope of
+    this spectrum under it, never higher than its top fits below ``room`` (so an emission
+    spike does not lift it into the next spectrum), in the spectrum's colour, with a dotted
+    marker from ``lo`` to the label at each line. Lines too close to be told apart share a
+    label; a label that would cross the left or right edge is aligned to that edge instead.
+    Returns the label artists.
+    """
+    fontsize = _LINE_LABEL_SIZE
+    lo, room = band
+    hi = max(lo, room - _label_height(ax, fontsize))
+    wl_min, wl_max = ax.get_xlim()
+    scale = 1.0 + redshift
+    if not np.isfinite(scale):
+        return []
+    visible = {
+        name: [w * scale for w in rest if wl_min <= w * scale <= wl_max]
+        for name, rest in table.items()
+        if wl_min <= np.mean(rest) * scale <= wl_max
+    }
+    if not visible:
+        return []
+
+    def half_width(text):
+        return float(_label_half_widths(ax, [text], wl_max - wl_min, fontsize)[0])
+
+    finite = np.isfinite(flux)
+    smooth = _running_median(wavelength, flux, _SPIKE_WIDTH)
+    artists = []
+    groups = _label_groups([np.mean(ws) for ws in visible.values()], list(visible), half_width)
+    for centre, text, members in groups:
+        width = 2.0 * half_width(text)
+        if centre - width / 2 < wl_min:
+            x, ha, dx, left = wl_min, "left", 2.0, wl_min
+        elif centre + width / 2 > wl_max:
+            x, ha, dx, left = wl_max, "right", -2.0, wl_max - width
+        else:
+            x, ha, dx, left = centre, "center", 0.0, centre - width / 2
+        under = finite & (wavelength >= left) & (wavelength <= left + width)
+        if under.any():
+            noise = np.percentile(flux[under] - smooth[under], _LABEL_ENVELOPE)
+            y = min(float(np.max(smooth[under]) + max(noise, 0.0)), float(np.max(flux[under])))
+        else:
+            y = hi
+        y = min(max(y, lo), hi)
+        for w in (w for name in members for w in visible[name]):
+            ax.plot([w, w], [lo, y], color=marker_color, lw=0.6, ls=":", zorder=1)
+        artists.append(
+            ax.annotate(
+                text,
+                (x, y),
+                xytext=(dx, 2.0),
+                textcoords="offset points",
+                ha=ha,
+                va="bottom",
+                fontsize=fontsize,
+                color=color,
+                annotation_clip=False,
+                bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "alpha": 0.7, "lw": 0},
+                zorder=4,
+            )
+        )
+    return artists
+
+
 def plot_spectra(
     wavelength,
     spectra,
@@ -333,6 +463,7 @@ def plot_spectra(
     errors=None,
     labels=None,
     redshift=None,
+    object_type=None,
     lines=True,
     offset=True,
     normalize=False,
@@ -340,6 +471,10 @@ def plot_spectra(
     ax=None,
 ):
     """Plot spectra against observed wavelength, stacked, with the main emission lines marked.
+
+    Each spectrum's lines are named on its own trace: a label sits just above that
+    spectrum's flux at the line, in its colour, inside the axes (lines too close to tell
+    apart share one label, e.g. "H$\\alpha$, [NII]").
 
     Parameters
     ----------
@@ -352,10 +487,15 @@ def plot_spectra(
     labels : sequence of str, optional
         One label per spectrum, written right of it (with ``offset``) or in a legend.
     redshift : float or array-like of shape (n_spectra,), optional
-        Redshift of each spectrum; the lines of :data:`EMISSION_LINES` are drawn at
-        ``lambda_rest * (1 + z)``. Default 0 (rest-frame lines on the observed grid).
+        Redshift of each spectrum; its lines are drawn at ``lambda_rest * (1 + z)``.
+        Default 0 (rest-frame lines on the observed grid).
+    object_type : str or sequence of str, optional
+        Type of each spectrum's object (e.g. ``data.frame["object_type"]``): a ``"quasar"``
+        (or ``"QSO"``) gets its broad lines named (:data:`QUASAR_LINES`: Ly-alpha, C IV,
+        C III], Mg II, Balmer lines, ...), every other spectrum the galaxy lines of
+        :data:`EMISSION_LINES`. Default: galaxies.
     lines : bool, default=True
-        Mark and label the emission lines that fall on the grid.
+        Mark and label the lines that fall on the grid.
     offset : bool, default=True
         Stack the spectra: each one is shifted up so that its robust range (0.5th to 99.5th
         percentile) sits above the previous one. Otherwise they are overlaid.
@@ -377,8 +517,8 @@ def plot_spectra(
     ------
     ValueError
         If ``wavelength`` is not 1-D or its length differs from the spectra's, if ``spectra``
-        is not 1-D or 2-D, or if ``errors``, ``labels`` or ``redshift`` do not match
-        ``spectra``.
+        is not 1-D or 2-D, or if ``errors``, ``labels``, ``redshift`` or ``object_type`` do
+        not match ``spectra``.
 
     Examples
     --------
@@ -434,6 +574,16 @@ def plot_spectra(
             raise ValueError(
                 f"`redshift` must be a scalar or have one value per spectrum ({n_spectra}); "
                 f"got shape {redshift.shape}"
+            )
+
+    if object_type is None or isinstance(object_type, str):
+        object_type = [object_type] * n_spectra
+    else:
+        object_type = list(object_type)
+        if len(object_type) != n_spectra:
+            raise ValueError(
+                f"`object_type` must be a string or have one entry per spectrum ({n_spectra}); "
+                f"got {len(object_type)}"
             )
 
     if normalize:
@@ -494,66 +644,31 @@ def plot_spectra(
 
     wl_finite = wavelength[np.isfinite(wavelength)]
     wl_min, wl_max = (wl_finite.min(), wl_finite.max()) if wl_finite.size else (0.0, 1.0)
-    span = max(wl_max - wl_min, 1e-12)
     ax.set_xlim(wl_min, wl_max)
+    # room above the top spectrum for its labels, as the gap gives every other one
     if offset:
-        ax.set_ylim(lo[0] + shifts[0] - 0.05 * heights[0], hi[-1] + shifts[-1] + 1.6 * gap)
+        ax.set_ylim(lo[0] + shifts[0] - 0.05 * heights[0], hi[-1] + shifts[-1] + gap)
     else:
         ymin, ymax = lo.min(), hi.max()
         pad = 0.05 * (ymax - ymin)
-        ax.set_ylim(ymin - pad, ymax + pad + 0.3 * (ymax - ymin) * lines)
+        ax.set_ylim(ymin - pad, ymax + pad + 0.15 * (ymax - ymin) * lines)
 
     from matplotlib.transforms import blended_transform_factory
 
     if lines:
-        names = list(EMISSION_LINES)
+        y_top = ax.get_ylim()[1]
         for i in range(n_spectra):
-            rest = np.array([np.mean(EMISSION_LINES[name]) for name in names])
-            obs = rest * (1.0 + redshift[i])
-            visible = np.isfinite(obs) & (obs >= wl_min) & (obs <= wl_max)
-            if offset:
-                y0, y1 = lo[i] + shifts[i], hi[i] + shifts[i]
-                trans = ax.transData
-            else:
-                y0, y1 = 0.0, 1.0
-                trans = blended_transform_factory(ax.transData, ax.transAxes)
-            for name in names:
-                for w in EMISSION_LINES[name]:
-                    x = w * (1.0 + redshift[i])
-                    if wl_min <= x <= wl_max:
-                        ax.plot(
-                            [x, x],
-                            [y0, y1],
-                            transform=trans,
-                            color="0.35" if offset else colors[i],
-                            lw=0.6,
-                            ls=":",
-                            zorder=1,
-                        )
-            half_widths = _label_half_widths(ax, list(np.array(names)[visible]), span, "x-small")
-            tiers = _label_tiers(obs[visible], half_widths)
-            for name, x, tier in zip(np.array(names)[visible], obs[visible], tiers, strict=True):
-                if offset:
-                    y = y1 + 0.08 * gap + tier * 0.42 * gap
-                else:
-                    y = 0.97 - 0.045 * (tier + 2 * i)
-                ax.text(
-                    x,
-                    y,
-                    name,
-                    transform=trans,
-                    ha="center",
-                    va="bottom" if offset else "top",
-                    fontsize="x-small",
-                    color="0.2" if offset else colors[i],
-                    clip_on=True,
-                    bbox={
-                        "boxstyle": "square,pad=0.1",
-                        "facecolor": "white",
-                        "alpha": 0.7,
-                        "lw": 0,
-                    },
-                )
+            room = lo[i + 1] + shifts[i + 1] if offset and i + 1 < n_spectra else y_top
+            _mark_lines(
+                ax,
+                wavelength,
+                spectra[i] + shifts[i],
+                (lo[i] + shifts[i], room),
+                redshift[i],
+                _line_table(object_type[i]),
+                colors[i],
+                "0.35" if offset else colors[i],
+            )
 
     if labels is not None:
         if offset:

@@ -10,6 +10,7 @@ one row per model x fold or per configuration; rows repeated for one model or co
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from itertools import pairwise
 
@@ -130,14 +131,49 @@ def _message_figure(ax, message, figsize=(6.0, 3.0)):
 
 def _check_predictions(y_true, y_pred):
     # the metrics' own checks: 1-D, same length, NaN or infinity named
-    from ..metrics._regression import _check_targets
+    from ..metrics._regression import check_targets
 
-    y_true, y_pred, _ = _check_targets(y_true, y_pred)
+    y_true, y_pred, _ = check_targets(y_true, y_pred)
     return y_true, y_pred
 
 
+def _gaussian_outside(threshold, sigma):
+    """Fraction of a zero-mean Gaussian of width ``sigma`` beyond ``±threshold``."""
+    return math.erfc(threshold / (sigma * math.sqrt(2.0)))
+
+
+def _outlier_lines(y_true, y_pred, threshold, label_noise):
+    """The outlier fraction, its cut stated against the label noise (when known), and, when
+    more than half the points are outliers, why."""
+    from ..metrics import outlier_fraction, rmse
+
+    fraction = outlier_fraction(y_true, y_pred, threshold=threshold)
+    cut = f"|Δ| > {threshold:g} dex"
+    if label_noise is not None:
+        cut += f" = {threshold / label_noise:.2f} × label noise"
+    lines = [f"outliers ({cut}) = {fraction:.1%}"]
+    if fraction > 0.5:
+        if label_noise is not None and threshold < label_noise:
+            # a perfect model of the true value still misses a noisy label by the noise
+            lines.append(
+                f"more than half: the cut is below the label noise ({label_noise:.2f} dex):\n"
+                "even a perfect model would have "
+                f"≈{_gaussian_outside(threshold, label_noise):.0%} outliers (Gaussian noise)"
+            )
+        else:
+            scatter = rmse(y_true, y_pred)
+            lines.append(
+                f"more than half: the cut is small against the RMSE ({scatter:.2f} dex):\n"
+                "Gaussian residuals of that RMSE give "
+                f"≈{_gaussian_outside(threshold, scatter):.0%}"
+            )
+    return lines
+
+
 def _metrics_text(y_true, y_pred, noise_floor, threshold):
-    from ..metrics import bias, nmad, outlier_fraction, rmse
+    """The metrics box: ``noise_floor`` (the label noise) is the floor of the RMSE against
+    the labels; None for a panel against the noise-free values, which has no floor."""
+    from ..metrics import bias, nmad, rmse
 
     rmse_value = rmse(y_true, y_pred)
     lines = [f"n = {y_true.size}", f"RMSE = {rmse_value:.3f} dex"]
@@ -146,9 +182,71 @@ def _metrics_text(y_true, y_pred, noise_floor, threshold):
     lines += [
         f"bias = {bias(y_true, y_pred):+.3f} dex",
         f"NMAD = {nmad(y_true, y_pred):.3f} dex",
-        f"outliers (|Δ| > {threshold:g}) = {outlier_fraction(y_true, y_pred, threshold=threshold):.1%}",  # noqa: E501
+        *_outlier_lines(y_true, y_pred, threshold, noise_floor),
     ]
     return "\n".join(lines)
+
+
+def _prediction_panel(ax, x, y_pred, *, limits, threshold, kind, text, xlabel, ylabel):
+    """One predicted-against-reference panel: the outlier band, the points (or hexagonal
+    bins), the 1:1 line, the axis labels and the metrics ``text``."""
+    lo, hi = limits
+    line = np.array([lo, hi])
+    ax.fill_between(
+        line,
+        line - threshold,
+        line + threshold,
+        color="0.5",
+        alpha=0.18,
+        lw=0,
+        label=f"±{threshold:g} dex",
+    )
+    if kind == "hexbin":
+        cells = ax.hexbin(
+            x, y_pred, gridsize=50, mincnt=1, bins="log", cmap="viridis", extent=(lo, hi, lo, hi)
+        )
+        ax.figure.colorbar(cells, ax=ax, label="objects per cell", shrink=0.8)
+    else:
+        outlier = np.abs(y_pred - x) > threshold
+        size = float(np.clip(2000.0 / x.size, 3.0, 20.0))
+        ax.scatter(
+            x[~outlier], y_pred[~outlier], s=size, alpha=0.6, color="C0", lw=0, label="objects"
+        )
+        if outlier.any():
+            ax.scatter(
+                x[outlier], y_pred[outlier], s=size, alpha=0.8, color="C3", lw=0, label="outliers"
+            )
+    ax.plot(line, line, color="black", lw=1.0, ls="--", label="1:1")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.text(
+        0.03,
+        0.97,
+        text,
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize="small",
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"},
+    )
+    ax.legend(loc="lower right", fontsize="small")
+
+
+def _prediction_axes(ax, n_panels):
+    """The axes to draw into: a new figure, or the caller's axes (a pair for two panels)."""
+    if ax is None:
+        fig = _new_figure((5.6 * n_panels, 5.4))
+        return list(fig.subplots(1, n_panels, squeeze=False)[0])
+    axes = [ax] if n_panels == 1 else list(ax) if isinstance(ax, (list, tuple)) else None
+    if axes is None or len(axes) != n_panels:
+        raise ValueError(
+            f"`ax` must be {'an Axes' if n_panels == 1 else 'a pair of Axes'} for "
+            f"{n_panels} panel(s) (y_noise_free adds the second); got {ax!r}"
+        )
+    return axes
 
 
 def plot_predicted_vs_true(
@@ -161,30 +259,43 @@ def plot_predicted_vs_true(
     title=None,
     kind="auto",
     label=SFR_LABEL,
+    reference=None,
+    y_noise_free=None,
 ):
     """Predicted against true values with the 1:1 line, the outlier band and the metrics.
 
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-        True (catalogue) values.
+        The values the model was trained and scored on: noise-free truths, or catalogue
+        labels (the MPA-JHU log SFR, noisy by about the noise floor).
     y_pred : array-like of shape (n_samples,)
         Predicted values.
-    ax : Axes, optional
-        Draw into this axes; default a new figure.
+    ax : Axes, or a pair of Axes with ``y_noise_free``, optional
+        Draw into these axes; default a new figure.
     noise_floor : float, optional
-        The RMSE no model can beat; the annotation then gives the RMSE as a multiple of it.
+        The label noise [dex], the RMSE no model can beat against the labels (a cube's
+        ``noise_floor``). The annotation then gives the RMSE as a multiple of it and the
+        outlier cut relative to it, and the reference axis says how noisy the labels are.
     threshold : float, default=0.3
         Half width of the shaded band around the 1:1 line; points outside it are the
         outliers of :func:`sklearn_sfr.metrics.outlier_fraction` (drawn in red with
-        ``kind="scatter"``).
+        ``kind="scatter"``). When more than half the points are outliers the annotation
+        says why (a cut below the label noise or the scatter).
     title : str, optional
-        Axes title.
+        Axes title (the figure's title with two panels).
     kind : {"auto", "scatter", "hexbin"}, default="auto"
         Points, or hexagonal bins of counts (readable for many objects); ``"auto"`` bins
         above 2000 samples.
     label : str, default=SFR_LABEL
-        Quantity and unit of the axes, prefixed with "true" and "predicted".
+        Quantity and unit of the axes, prefixed with ``reference`` and "predicted".
+    reference : str, optional
+        What ``y_true`` is, named on its axis, e.g. ``"MPA-JHU label"``; default ``"true"``,
+        or ``"label"`` when ``y_noise_free`` is given.
+    y_noise_free : array-like of shape (n_samples,), optional
+        The noise-free values behind the labels (a synthetic cube's ``true_log_sfr``): adds
+        a second panel of the predictions against them, where the label noise no longer
+        limits the RMSE.
 
     Returns
     -------
@@ -205,85 +316,76 @@ def plot_predicted_vs_true(
     >>> fig = plot_predicted_vs_true(y, y + rng.normal(0.0, 0.2, size=300), noise_floor=0.15)
     >>> len(fig.axes)
     1
+    >>> label = y + rng.normal(0.0, 0.4, size=300)
+    >>> fig = plot_predicted_vs_true(label, y, noise_floor=0.4, reference="MPA-JHU label",
+    ...                              y_noise_free=y)
+    >>> [ax.get_xlabel().split(" log")[0] for ax in fig.axes]
+    ['MPA-JHU label', 'true (noise-free)']
     """
-    from ..metrics._regression import _check_threshold
+    from ..metrics._regression import check_threshold
 
     y_true, y_pred = _check_predictions(y_true, y_pred)
-    threshold = _check_threshold(threshold)
+    if y_noise_free is not None:
+        y_noise_free = _as_float_array(y_noise_free, "y_noise_free")
+        if y_noise_free.shape != y_pred.shape:
+            raise ValueError(
+                f"`y_noise_free` must have one value per prediction, shape {y_pred.shape}; "
+                f"got shape {y_noise_free.shape}"
+            )
+        if not np.isfinite(y_noise_free).all():
+            raise ValueError("`y_noise_free` contains NaN or infinity")
+    threshold = check_threshold(threshold)
     noise_floor = _check_noise_floor(noise_floor)
     if kind not in ("auto", "scatter", "hexbin"):
         raise ValueError(f"`kind` must be 'auto', 'scatter' or 'hexbin'; got {kind!r}")
     if kind == "auto":
         kind = "hexbin" if y_true.size > 2000 else "scatter"
+    if reference is None:
+        reference = "true" if y_noise_free is None else "label"
+    elif not isinstance(reference, str) or not reference:
+        raise ValueError(f"`reference` must be a non-empty string; got {reference!r}")
 
-    fig, ax = _axes(ax, (5.6, 5.2))
-    both = np.concatenate([y_true, y_pred])
+    references = [y_true] if y_noise_free is None else [y_true, y_noise_free]
+    axes = _prediction_axes(ax, len(references))
+    both = np.concatenate([*references, y_pred])
     lo, hi = float(both.min()), float(both.max())
     pad = 0.05 * (hi - lo) if hi > lo else 0.5
-    lo, hi = lo - pad, hi + pad
-    line = np.array([lo, hi])
-    ax.fill_between(
-        line,
-        line - threshold,
-        line + threshold,
-        color="0.5",
-        alpha=0.18,
-        lw=0,
-        label=f"±{threshold:g} dex",
+    limits = (lo - pad, hi + pad)  # shared, so the panels compare at a glance
+
+    xlabel = f"{reference} {label}"
+    if noise_floor is not None and reference != "true":
+        xlabel += f"\n(label noise {noise_floor:.2f} dex)"
+    _prediction_panel(
+        axes[0],
+        y_true,
+        y_pred,
+        limits=limits,
+        threshold=threshold,
+        kind=kind,
+        text=_metrics_text(y_true, y_pred, noise_floor, threshold),
+        xlabel=xlabel,
+        ylabel=f"predicted {label}",
     )
-    if kind == "hexbin":
-        cells = ax.hexbin(
-            y_true,
-            y_pred,
-            gridsize=50,
-            mincnt=1,
-            bins="log",
-            cmap="viridis",
-            extent=(lo, hi, lo, hi),
-        )
-        fig.colorbar(cells, ax=ax, label="objects per cell", shrink=0.8)
-    else:
-        outlier = np.abs(y_pred - y_true) > threshold
-        size = float(np.clip(2000.0 / y_true.size, 3.0, 20.0))
-        ax.scatter(
-            y_true[~outlier],
-            y_pred[~outlier],
-            s=size,
-            alpha=0.6,
-            color="C0",
-            lw=0,
-            label="objects",
-        )
-        if outlier.any():
-            ax.scatter(
-                y_true[outlier],
-                y_pred[outlier],
-                s=size,
-                alpha=0.8,
-                color="C3",
-                lw=0,
-                label="outliers",
-            )
-    ax.plot(line, line, color="black", lw=1.0, ls="--", label="1:1")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel(f"true {label}")
-    ax.set_ylabel(f"predicted {label}")
-    ax.text(
-        0.03,
-        0.97,
-        _metrics_text(y_true, y_pred, noise_floor, threshold),
-        transform=ax.transAxes,
-        ha="left",
-        va="top",
-        fontsize="small",
-        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"},
+    if y_noise_free is None:
+        if title is not None:
+            axes[0].set_title(title)
+        return axes[0].figure.figure
+    _prediction_panel(
+        axes[1],
+        y_noise_free,
+        y_pred,
+        limits=limits,
+        threshold=threshold,
+        kind=kind,
+        text=_metrics_text(y_noise_free, y_pred, None, threshold),
+        xlabel=f"true (noise-free) {label}",
+        ylabel=f"predicted {label}",
     )
-    ax.legend(loc="lower right", fontsize="small")
+    axes[0].set_title(f"against the {reference}", fontsize="medium")
+    axes[1].set_title("against the true value", fontsize="medium")
     if title is not None:
-        ax.set_title(title)
-    return fig.figure
+        axes[0].figure.suptitle(title)
+    return axes[0].figure.figure
 
 
 def _running_percentiles(x, y, n_bins, min_count=5):
@@ -312,7 +414,7 @@ def plot_residuals(
     logx="auto",
     fig=None,
 ):
-    """Residuals ``y_pred - y_true`` against each covariate, with running percentiles.
+    """Plot the residuals ``y_pred - y_true`` against each covariate, with running percentiles.
 
     One panel per covariate, sharing the residual axis: the points, their running median and
     16th to 84th percentile band in bins of equal counts, the zero line and the ``threshold``
@@ -362,10 +464,10 @@ def plot_residuals(
     >>> len(fig.axes)
     1
     """
-    from ..metrics._regression import _check_threshold
+    from ..metrics._regression import check_threshold
 
     y_true, y_pred = _check_predictions(y_true, y_pred)
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"`n_bins` must be a positive integer; got {n_bins!r}")
     if not isinstance(covariates, Mapping) and not hasattr(covariates, "items"):
@@ -433,6 +535,81 @@ def _mean_by(frame, keys, values):
     return frame.groupby(list(keys), sort=True, dropna=False)[list(values)].mean().reset_index()
 
 
+def _check_intervals(intervals, values):
+    """``intervals`` as a dict value column -> (low column, high column), for those shown."""
+    if intervals is None:
+        return {}
+    if not isinstance(intervals, Mapping):
+        raise ValueError(
+            "`intervals` must be a dict of value column -> (low column, high column), e.g. "
+            f"{{'rmse': ('rmse_low', 'rmse_high')}}; got {type(intervals).__name__}"
+        )
+    checked = {}
+    for column, bounds in intervals.items():
+        if column not in values:
+            raise ValueError(f"`intervals` names {column!r}, which is not shown ({values})")
+        if isinstance(bounds, str) or len(bounds) != 2:
+            raise ValueError(
+                f"`intervals[{column!r}]` must be a pair (low column, high column); got {bounds!r}"
+            )
+        checked[column] = tuple(bounds)
+    return checked
+
+
+def _check_min_span(min_span, values):
+    """``min_span`` as a dict value column -> span (columns without one: none)."""
+    if min_span is None:
+        return {}
+    spans = min_span if isinstance(min_span, Mapping) else dict.fromkeys(values, min_span)
+    for column, span in spans.items():
+        if column not in values:
+            raise ValueError(f"`min_span` names {column!r}, which is not shown ({values})")
+        if (
+            isinstance(span, bool)
+            or not isinstance(span, (int, float, np.integer, np.floating))
+            or not (np.isfinite(span) and span > 0)
+        ):
+            raise ValueError(
+                f"`min_span` must be a positive number (or a dict of them); got {span!r} "
+                f"for {column!r}"
+            )
+    return {column: float(span) for column, span in spans.items()}
+
+
+def _colour_limits(grid, greater_is_better, widest=None, min_span=None):
+    """``(vmin, vmax, why)``: colour limits starting at the best cell, at least as wide as the
+    widest interval and ``min_span``, so that a spread smaller than the uncertainty does not
+    take the whole colour range; ``why`` says what set the width (None: the values' range)."""
+    finite = grid[np.isfinite(grid)]
+    if finite.size == 0:
+        return None, None, None
+    spread = float(finite.max() - finite.min())
+    span, why = spread, None
+    if widest is not None and np.isfinite(widest) and widest > span:
+        span, why = float(widest), f"widest 95 % interval ({_format_value(widest)})"
+    if min_span is not None and min_span > span:
+        span, why = float(min_span), f"min_span, {_format_value(min_span)}"
+    if span == 0:
+        return None, None, None  # one value: matplotlib's own limits
+    if greater_is_better:
+        return float(finite.max()) - span, float(finite.max()), why
+    return float(finite.min()), float(finite.min()) + span, why
+
+
+def _pivot(table, image_size, spectrum_length, column, rows, cols):
+    return (
+        table.pivot(index=image_size, columns=spectrum_length, values=column)
+        .reindex(index=rows, columns=cols)
+        .to_numpy(dtype=float)
+    )
+
+
+def _cell_text(value, bounds):
+    if bounds is None or not np.isfinite(bounds).all():
+        return _format_value(value)
+    return f"{_format_value(value)}\n[{_format_value(bounds[0])}, {_format_value(bounds[1])}]"
+
+
 def plot_resolution_heatmap(
     frame,
     *,
@@ -441,6 +618,8 @@ def plot_resolution_heatmap(
     spectrum_length="spectrum_length",
     noise_floor=None,
     cmap="viridis",
+    intervals=None,
+    min_span=None,
     fig=None,
 ):
     """Annotated heatmap of a metric over image size x spectrum length.
@@ -460,6 +639,15 @@ def plot_resolution_heatmap(
         Noted in the title of an ``rmse`` panel.
     cmap : str or Colormap, default="viridis"
         Colour map; missing pairs are left grey.
+    intervals : dict of str to (str, str), optional
+        Value column -> columns of the lower and upper bounds of each cell's 95 % interval,
+        e.g. ``{"rmse": ("rmse_low", "rmse_high")}`` for a study's summary table. Each cell
+        of that panel then reads ``value [low, high]``, and its colour scale is at least as
+        wide as the widest interval: cells whose difference is within the uncertainty look
+        alike instead of spanning the whole colour map.
+    min_span : float or dict of str to float, optional
+        Smallest width of the colour scale, in the value's units (one for every panel, or
+        per value column), e.g. a fraction of the label noise for ``rmse``.
     fig : Figure or SubFigure, optional
         Draw into this (empty) figure; default a new one.
 
@@ -467,12 +655,14 @@ def plot_resolution_heatmap(
     -------
     fig : Figure
         The figure; ``fig.axes`` starts with one heatmap axes per value (colour bars follow).
+        Each colour scale starts at the best cell; its bar's label says when it was widened
+        beyond the values' range (by ``intervals`` or ``min_span``).
 
     Raises
     ------
     ValueError
-        If ``frame`` is not a DataFrame, has no rows, lacks a column (the message names it)
-        or a value column is not numeric.
+        If ``frame`` is not a DataFrame, has no rows, lacks a column (the message names it),
+        a value or bound column is not numeric, or ``intervals`` or ``min_span`` is invalid.
 
     Examples
     --------
@@ -483,13 +673,28 @@ def plot_resolution_heatmap(
     >>> fig = plot_resolution_heatmap(frame)
     >>> fig.axes[0].get_title()
     'RMSE [dex]'
+    >>> frame["rmse_low"], frame["rmse_high"] = frame["rmse"] - 0.1, frame["rmse"] + 0.12
+    >>> fig = plot_resolution_heatmap(frame, intervals={"rmse": ("rmse_low", "rmse_high")})
+    >>> fig.axes[0].texts[0].get_text()
+    '0.600\\n[0.500, 0.720]'
+    >>> [round(v, 2) for v in fig.axes[0].images[0].get_clim()]
+    [0.4, 0.62]
     """
     values = [value] if isinstance(value, str) else list(value)
     if not values:
         raise ValueError("`value` names no column")
-    _check_frame(frame, [image_size, spectrum_length, *values], numeric=values)
+    intervals = _check_intervals(intervals, values)
+    min_span = _check_min_span(min_span, values)
+    bound_columns = [c for bounds in intervals.values() for c in bounds]
+    _check_frame(
+        frame,
+        [image_size, spectrum_length, *values, *bound_columns],
+        numeric=[*values, *bound_columns],
+    )
     noise_floor = _check_noise_floor(noise_floor)
-    table = _mean_by(frame, [image_size, spectrum_length], values)
+    table = _mean_by(
+        frame, [image_size, spectrum_length], list(dict.fromkeys(values + bound_columns))
+    )
     rows = np.sort(table[image_size].unique())
     cols = np.sort(table[spectrum_length].unique())
 
@@ -497,16 +702,31 @@ def plot_resolution_heatmap(
 
     cmap = (mpl.colormaps[cmap] if isinstance(cmap, str) else cmap).with_extremes(bad="0.85")
     if fig is None:
-        fig = _new_figure((0.8 + 4.6 * len(values), 1.6 + 0.75 * rows.size))
+        height = 1.6 + (1.0 if intervals else 0.75) * rows.size
+        fig = _new_figure((0.8 + 4.6 * len(values), height))
     axes = fig.subplots(1, len(values), squeeze=False)[0]
     for ax, column in zip(axes, values):
-        grid = (
-            table.pivot(index=image_size, columns=spectrum_length, values=column)
-            .reindex(index=rows, columns=cols)
-            .to_numpy(dtype=float)
+        grid = _pivot(table, image_size, spectrum_length, column, rows, cols)
+        bounds, widest = None, None
+        if column in intervals:
+            bounds = np.stack(
+                [
+                    _pivot(table, image_size, spectrum_length, c, rows, cols)
+                    for c in intervals[column]
+                ],
+                axis=-1,
+            )
+            widths = bounds[..., 1] - bounds[..., 0]
+            widest = float(np.nanmax(widths)) if np.isfinite(widths).any() else None
+        vmin, vmax, why = _colour_limits(
+            grid, _greater_is_better(column), widest, min_span.get(column)
         )
-        image = ax.imshow(grid, origin="lower", cmap=cmap, aspect="auto")
-        fig.colorbar(image, ax=ax, label=_column_label(column), shrink=0.9)
+        image = ax.imshow(grid, origin="lower", cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
+        bar = fig.colorbar(image, ax=ax, shrink=0.9)
+        if why is None:
+            bar.set_label(_column_label(column))
+        else:  # widened beyond the values' range: say by what
+            bar.set_label(f"{_column_label(column)}\ncolour range = {why}", fontsize="small")
         norm, colours = image.norm, image.cmap
         for i, j in np.ndindex(grid.shape):
             v = grid[i, j]
@@ -515,7 +735,8 @@ def plot_resolution_heatmap(
                 ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
             else:
                 ink = "0.3"
-            ax.text(j, i, _format_value(v), ha="center", va="center", color=ink, fontsize="small")
+            text = _cell_text(v, None if bounds is None else bounds[i, j])
+            ax.text(j, i, text, ha="center", va="center", color=ink, fontsize="small")
         if np.isfinite(grid).any():
             flat = np.nanargmax(grid) if _greater_is_better(column) else np.nanargmin(grid)
             i, j = np.unravel_index(flat, grid.shape)
@@ -529,6 +750,8 @@ def plot_resolution_heatmap(
         ax.set_xlabel(_column_label(spectrum_length))
         ax.set_ylabel(_column_label(image_size))
         title = _column_label(column)
+        if column in intervals:
+            title += ", 95 % interval"
         if noise_floor is not None and column == "rmse":
             title += f" (noise floor {noise_floor:.3f})"
         ax.set_title(title)

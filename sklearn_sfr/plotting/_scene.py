@@ -37,6 +37,8 @@ def plot_confusion_matrices(
     Returns
     -------
     fig : matplotlib.figure.Figure
+        The figure, one panel per model in the order of ``predictions``, row by row
+        (``fig.axes`` also holds the grid's unused cells, hidden).
 
     Examples
     --------

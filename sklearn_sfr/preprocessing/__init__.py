@@ -1,6 +1,9 @@
 """Transformers and samplers for multi-modal HiSS-Cube samples."""
 
-from ._flag import FlagFilter, flag_mask, flag_scorer
+# flag_mask and flag_scorer live in datasets and metrics; importable from here too, as before.
+from ..datasets._selection import flag_mask  # noqa: F401
+from ..metrics._scorers import flag_scorer  # noqa: F401
+from ._flag import FlagFilter
 from ._images import CentralCrop, FlattenBands, ImageScaler
 from ._isolation import ObjectIsolator, neighbour_detection_scores
 from ._select import ModalitySelector
@@ -15,7 +18,5 @@ __all__ = [
     "ObjectIsolator",
     "SpectrumNormalizer",
     "SpectrumRebin",
-    "flag_mask",
-    "flag_scorer",
     "neighbour_detection_scores",
 ]

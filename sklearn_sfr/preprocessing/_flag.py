@@ -1,44 +1,16 @@
-"""The MPA-JHU FLAG filter and honest scoring on reliable labels only."""
+"""The MPA-JHU FLAG filter: train on reliable labels only.
+
+The FLAG rule itself is :func:`~sklearn_sfr.datasets.flag_mask`; scoring on reliable labels is
+:func:`~sklearn_sfr.metrics.flag_scorer`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.metrics import get_scorer
-from sklearn.utils._param_validation import validate_params
 
+from ..datasets._selection import flag_mask
 from ..utils._multimodal import get_key, is_multimodal
-
-
-def flag_mask(flags, keep=(0,)):
-    """Boolean mask of the rows whose flag is in ``keep`` (``keep=None`` keeps every row).
-
-    Missing flags (NaN) are never kept unless ``keep`` is None.
-
-    Parameters
-    ----------
-    flags : array-like of shape (n_samples,)
-        MPA-JHU FLAG values.
-    keep : tuple of int or None, default=(0,)
-        Flag values to keep.
-
-    Returns
-    -------
-    mask : ndarray of bool of shape (n_samples,)
-        True where the row's flag is kept.
-
-    Examples
-    --------
-    >>> from sklearn_sfr.preprocessing import flag_mask
-    >>> flag_mask([0, 2, 0, float("nan")])
-    array([ True, False,  True, False])
-    >>> flag_mask([0, 2, 1], keep=(0, 2))
-    array([ True,  True, False])
-    """
-    flags = np.asarray(flags, dtype=np.float64)
-    if keep is None:
-        return np.ones(flags.shape[0], dtype=bool)
-    return np.isin(flags, np.asarray(keep, dtype=np.float64))
 
 
 class FlagFilter(BaseEstimator):
@@ -46,8 +18,9 @@ class FlagFilter(BaseEstimator):
 
     A sampler in the sense of imbalanced-learn: ``fit_resample`` returns the kept rows. Inside
     an :class:`imblearn.pipeline.Pipeline` it drops flagged rows from *training* only; at
-    prediction and scoring time every row passes, so score with :func:`flag_scorer` to evaluate
-    on reliable labels only. The flags travel in ``X["flag"]`` (a SliceDict key that
+    prediction and scoring time every row passes, so score with
+    :func:`~sklearn_sfr.metrics.flag_scorer` to evaluate on reliable labels only. The flags
+    travel in ``X["flag"]`` (a SliceDict key that
     :func:`~sklearn_sfr.datasets.load_hisscube` fills), so cross-validation slices them with
     the rows.
 
@@ -68,7 +41,7 @@ class FlagFilter(BaseEstimator):
 
     See Also
     --------
-    flag_scorer : Score only the rows with trusted flags.
+    sklearn_sfr.metrics.flag_scorer : Score only the rows with trusted flags.
 
     Examples
     --------
@@ -163,61 +136,3 @@ class FlagFilter(BaseEstimator):
         tags.input_tags.dict = True
         tags.target_tags.required = True
         return tags
-
-
-class _FlagScorer:
-    """Picklable scorer that only scores rows whose flag is kept."""
-
-    def __init__(self, scoring, keep, key):
-        self.scoring = scoring
-        self.keep = keep
-        self.key = key
-
-    def __call__(self, estimator, X, y, **kwargs):
-        if not is_multimodal(X):
-            raise TypeError(f"flag_scorer needs a SliceDict with a {self.key!r} key")
-        mask = flag_mask(get_key(X, self.key), self.keep)
-        y = np.asarray(y)
-        mask &= np.isfinite(y)
-        if not mask.any():
-            return np.nan
-        return get_scorer(self.scoring)(estimator, X[mask], y[mask], **kwargs)
-
-    def __repr__(self):
-        return f"flag_scorer({self.scoring!r}, keep={self.keep!r}, key={self.key!r})"
-
-
-@validate_params(
-    {
-        "scoring": [str, callable],
-        "keep": [tuple, list, None],
-        "key": [str],
-    },
-    prefer_skip_nested_validation=True,
-)
-def flag_scorer(scoring, keep=(0,), key="flag"):
-    """A scorer that evaluates only the rows whose flag is in ``keep``.
-
-    Use it in ``cross_validate(scoring=...)`` so that a model trained on every object, or on
-    FLAG=0 objects only, is always judged on reliable labels.
-
-    Parameters
-    ----------
-    scoring : str or callable
-        A scikit-learn scorer name (``"neg_root_mean_squared_error"``, ``"r2"``...) or scorer.
-    keep : tuple of int or None, default=(0,)
-        Flags to score.
-    key : str, default="flag"
-        SliceDict key holding the flags.
-
-    Returns
-    -------
-    scorer : callable
-        ``scorer(estimator, X, y)``; NaN when no test row is kept.
-
-    Examples
-    --------
-    >>> from sklearn_sfr.preprocessing import flag_scorer
-    >>> scoring = {"rmse": flag_scorer("neg_root_mean_squared_error"), "r2": flag_scorer("r2")}
-    """
-    return _FlagScorer(scoring, None if keep is None else tuple(keep), key)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from astropy.stats import mad_std
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._multimodal import (
@@ -16,12 +16,13 @@ from ..utils._multimodal import (
     multimodal_tags,
     replace_keys,
 )
+from ..utils._sklearn import Interval, RealNotInt, StrOptions, fit_context
 from ..utils._survey import BAND_NAMES
 
 _IMAGE_SHAPE = "(n_samples, n_bands, height, width)"
 
 
-class _ImageTransformer(TransformerMixin, BaseEstimator):
+class ImageTransformer(TransformerMixin, BaseEstimator):
     """Base of transformers that act on images, bare or under SliceDict keys.
 
     Subclasses implement ``_fit_images(images)`` and ``_transform_image(array, key)``; the base
@@ -51,7 +52,7 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
         return multimodal_tags(super().__sklearn_tags__(), three_d_array=True)
 
 
-class CentralCrop(_ImageTransformer):
+class CentralCrop(ImageTransformer):
     """Crop image cutouts to ``size`` x ``size`` pixels around their centre.
 
     The object sits at the cutout centre (pixel ``S // 2`` of an ``S``-pixel cutout), so a
@@ -100,7 +101,7 @@ class CentralCrop(_ImageTransformer):
     def __init__(self, size=0.5):
         self.size = size
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Resolve the crop size and check that the images are at least that wide.
 
@@ -160,7 +161,7 @@ class CentralCrop(_ImageTransformer):
         return self._apply(X, self._crop)
 
 
-class FlattenBands(_ImageTransformer):
+class FlattenBands(ImageTransformer):
     """Flatten image cutouts into a 2-D table, one column per band and pixel.
 
     Column names read ``{band}_{row}_{col}`` (``r_12_30`` is the r band at row 12, column 30),
@@ -196,7 +197,7 @@ class FlattenBands(_ImageTransformer):
     def __init__(self, band_names=BAND_NAMES):
         self.band_names = band_names
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Record the image shape.
 
@@ -290,11 +291,12 @@ class FlattenBands(_ImageTransformer):
         return tags
 
 
-class ImageScaler(_ImageTransformer):
+class ImageScaler(ImageTransformer):
     """Per-band robust scaling of images, optionally with an asinh (Lupton) stretch.
 
-    ``fit`` measures each band's sky level (median) and noise (1.4826 x median absolute
-    deviation) over all pixels of all images, ignoring NaN. ``transform`` then gives
+    ``fit`` measures each band's sky level (median) and noise (:func:`astropy.stats.mad_std`,
+    the median absolute deviation scaled to a Gaussian sigma) over all pixels of all images,
+    ignoring NaN. ``transform`` then gives
     ``(x - sky) / noise`` (``stretch="linear"``) or ``asinh((x - sky) / (softening * noise))``
     (``stretch="asinh"``): linear near the noise, logarithmic for bright cores, so faint
     outskirts and bright centres share one dynamic range (Lupton et al. 1999). Both are
@@ -332,7 +334,7 @@ class ImageScaler(_ImageTransformer):
         self.stretch = stretch
         self.softening = softening
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Measure per-band sky and noise.
 
@@ -351,8 +353,7 @@ class ImageScaler(_ImageTransformer):
         images = self._images_of(X).astype(np.float64)
         bands = np.moveaxis(images, 1, 0).reshape(images.shape[1], -1)
         self.sky_ = np.nanmedian(bands, axis=1)
-        mad = np.nanmedian(np.abs(bands - self.sky_[:, None]), axis=1)
-        noise = 1.4826 * mad
+        noise = mad_std(bands, axis=1, ignore_nan=True)
         # A band with no spread (constant images) must not divide by zero.
         self.noise_ = np.where(noise > 0, noise, 1.0)
         self.n_bands_ = images.shape[1]

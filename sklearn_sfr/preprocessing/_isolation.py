@@ -18,14 +18,13 @@ from astropy.stats import sigma_clipped_stats
 from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
 from skimage.morphology import disk
-from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._multimodal import check_array_ndim, is_multimodal, replace_keys
+from ..utils._sklearn import Interval, StrOptions, fit_context
 from ..utils._survey import BAND_NAMES, CUTOUT_SIZES
-from ._images import _IMAGE_SHAPE, _ImageTransformer
+from ._images import _IMAGE_SHAPE, ImageTransformer
 
 #: FWHM of the SDSS PSF in zoom-0 pixels (median r-band seeing 1.4" at 0.396"/px).
 _PSF_FWHM_ZOOM0 = 3.5
@@ -64,7 +63,7 @@ def _sky(x, mask=None):
     return np.asarray(median), np.asarray(std)
 
 
-class ObjectIsolator(_ImageTransformer):
+class ObjectIsolator(ImageTransformer):
     """Remove neighbouring objects from image cutouts, keeping the central object.
 
     For every cutout:
@@ -210,7 +209,7 @@ class ObjectIsolator(_ImageTransformer):
         self.random_state = random_state
         self.band_names = band_names
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the bands and record the image shape (the transform itself learns nothing).
 

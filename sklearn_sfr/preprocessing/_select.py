@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils._multimodal import get_key, is_multimodal, multimodal_tags
+from ..utils._sklearn import fit_context
 
 
 class ModalitySelector(TransformerMixin, BaseEstimator):
@@ -59,7 +60,7 @@ class ModalitySelector(TransformerMixin, BaseEstimator):
             get_key(X, k)
         return keys
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check that the key(s) exist.
 

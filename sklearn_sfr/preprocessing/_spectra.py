@@ -6,8 +6,7 @@ import warnings
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._multimodal import (
@@ -17,6 +16,7 @@ from ..utils._multimodal import (
     multimodal_tags,
     replace_keys,
 )
+from ..utils._sklearn import Interval, StrOptions, fit_context
 from ..utils._wavelength import resolve_wavelength
 
 _SPECTRUM_SHAPE = "(n_samples, n_pixels)"
@@ -112,7 +112,7 @@ class SpectrumRebin(_SpectrumTransformer):
         self.factor = factor
         self.wavelength = wavelength
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Record the wavelength grid and compute the bin centres.
 
@@ -248,7 +248,7 @@ class SpectrumNormalizer(_SpectrumTransformer):
         self.continuum_width = continuum_width
         self.wavelength = wavelength
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Record the wavelength grid (and the pixels of ``window``).
 

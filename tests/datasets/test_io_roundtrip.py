@@ -19,7 +19,7 @@ from sklearn_sfr.datasets._layout import (
     n_wavelength,
     wavelength_grid,
 )
-from sklearn_sfr.datasets._loader import _to_sdss_units
+from sklearn_sfr.datasets._selection import to_sdss_units
 from tests.conftest import file_state, make_arrays
 
 
@@ -300,7 +300,7 @@ def test_shuffled_batches_of_distinct_rows_match_full_read(written, order, size,
 
 # -- load_hisscube's in-memory path: no copies, the same values ---------------------------------
 def _old_sdss_units(arrays):
-    """The float64 conversion that ``_to_sdss_units`` replaced, kept as the reference."""
+    """The float64 conversion that ``to_sdss_units`` replaced, kept as the reference."""
     per_nmgy = np.array([IMAGE_UNIT_PER_NMGY[b] for b in BAND_NAMES], dtype=np.float64)
     out = {}
     for key in ("image", "image_error"):
@@ -333,7 +333,7 @@ def test_sdss_units_in_place_equal_the_float64_conversion(image, spectrum, scale
     with np.errstate(all="ignore"):
         expected = _old_sdss_units(arrays)
         before = {key: a for key, a in arrays.items()}
-        _to_sdss_units(arrays)
+        to_sdss_units(arrays)
     for key, got in arrays.items():
         assert got is before[key] and got.dtype == np.float32  # the same array, changed in place
         want = expected[key]
@@ -412,3 +412,15 @@ def test_many_spectra_per_object_are_all_found(tmp_path):
         assert list(cube.read_frame()["n_spectra"]) == [9, 1, 1]
     assert sorted(links.loc[links["object"] == 0, "spectrum"]) == list(range(9))
     assert list(links.loc[links["object"] == 0, "order"]) == list(range(9))
+
+
+def test_spectrum_references_are_chunked_by_slot_column(written):
+    # Readers find every object's labels in the first slots of spec_metadata_refs: chunks of
+    # one slot column let them decompress those columns only, not all 200 slots.
+    path, _ = written
+    with h5py.File(path, "r") as f:
+        for z in range(4):
+            ds = f[f"dense_cube/{z}/ml_spectrum/spec_metadata_refs"]
+            assert ds.shape == (12, 200) and ds.chunks == (12, 1)
+            assert ds.compression == "gzip"  # the 199 empty slots take almost no space
+            assert (ds[:, 1:]["ds_path"] == b"").all()

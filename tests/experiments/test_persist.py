@@ -85,6 +85,45 @@ def test_saved_model_predicts_as_the_fitted_one(models, synthetic_cube, other_cu
         assert "log_sfr_std" not in predictions
 
 
+#: Run in a new interpreter: load the model folder, predict every object of a cube, save.
+_FRESH = """
+import sys
+import numpy as np
+from sklearn_sfr.experiments import predict_cube
+predictions = predict_cube(sys.argv[1], sys.argv[2], verbose=False)
+np.save(sys.argv[3], predictions.drop(columns=["PLATEID", "MJD", "FIBERID"]).to_numpy())
+"""
+
+
+@pytest.mark.parametrize("kind", ["tree", "net"])
+def test_a_model_reloaded_in_a_fresh_process_predicts_identically(
+    models, other_cube, tmp_path, kind
+):
+    # A new interpreter shares nothing with this one (no torch state, no cached modules):
+    # what it predicts from the saved folder must be what the fitted model predicts here,
+    # bit for bit, the std of the network included.
+    import subprocess
+    import sys
+
+    result = models[kind]
+    out = tmp_path / "fresh.npy"
+    subprocess.run(
+        [sys.executable, "-c", _FRESH, str(result.path), str(other_cube), str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    fresh = np.load(out)
+    X = _all_objects(other_cube, ("spectrum",)).X
+    columns = [np.arange(len(fresh)), result.model.predict(X)]
+    if kind == "net":
+        columns.append(result.model.predict(X, return_std=True)[1])
+    here = np.column_stack(columns).astype(np.float64)
+    assert fresh.shape == here.shape == (HiSSCube(other_cube).n_objects, len(columns))
+    assert fresh.tobytes() == here.tobytes()
+
+
 def test_the_card_holds_every_field(models, synthetic_cube):
     card = models["net"].card
     versions = card["versions"]
@@ -434,3 +473,16 @@ def test_objects_without_a_label_are_left_out_and_counted(tmp_path):
     predictions = predict_cube(result.path, cube, verbose=False)
     assert len(predictions) == 30 and predictions["log_sfr_pred"].notna().all()
     assert "2 without a label left out" in (tmp_path / "m" / "model_card.md").read_text()
+
+
+def test_scores_of_a_handful_of_objects_carry_no_interval():
+    """A bootstrap of a few objects resamples the same values: no interval is claimed."""
+    from sklearn_sfr.experiments._persist import _MIN_INTERVAL_OBJECTS, _score_predictions
+
+    rng = np.random.default_rng(0)
+    few = _score_predictions(rng.normal(size=2), rng.normal(size=2))
+    assert few["rmse"]["low"] is None and few["nmad"]["high"] is None
+    assert np.isfinite(few["rmse"]["value"])
+    n = _MIN_INTERVAL_OBJECTS
+    enough = _score_predictions(rng.normal(size=n), rng.normal(size=n), n_resamples=200)
+    assert enough["rmse"]["low"] <= enough["rmse"]["value"] <= enough["rmse"]["high"]

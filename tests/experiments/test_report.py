@@ -13,6 +13,7 @@ from sklearn_sfr.experiments import SCORE_COLUMNS
 from sklearn_sfr.experiments._report import (
     FULL_SETTINGS,
     QUICK_SETTINGS,
+    SMOKE_TEST_LABEL,
     _comparison_frame,
     _Report,
     _result_figures,
@@ -24,6 +25,7 @@ from sklearn_sfr.experiments._report import (
 from sklearn_sfr.experiments.studies import baseline as baseline_module
 from sklearn_sfr.utils._outputs import MARKER, OutputFolder
 from tests.conftest import file_state
+from tests.experiments.test_render import parse_html, plain
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FLOOR = 0.2
@@ -353,10 +355,63 @@ def test_run_study_report_shows_tables_figures_and_conclusions(quick_run):
     assert "## Baseline study" in markdown and "## Flag study" in markdown
     assert "| model | noise_floor | rmse |" in markdown
     assert "| model | trained_on | noise_floor | rmse |" in markdown
-    assert page.count("<table") == 2
+    # the two summaries, and the epochs the FLAG study's network trained
+    assert page.count("<table") == 3 and "flag_training.png" in markdown
     assert "Quick mode" in markdown
     assert result["conclusions"] and all(c in markdown for c in result["conclusions"])
     assert "## Modality study" not in markdown
+
+
+def test_quick_report_says_it_is_a_smoke_test_in_markdown_html_and_terminal(
+    quick_run, tmp_path, capsys
+):
+    result, out, _ = quick_run
+    banner, *lines = result["conclusions"]
+    assert banner.startswith("**Smoke test of the pipeline, not the study's answer**")
+    assert "--quick" in banner and "max_epochs=3" in banner
+    # Every verdict is labelled, and keeps its interval.
+    assert lines and all(line.startswith(f"{SMOKE_TEST_LABEL} **") for line in lines)
+    assert any("95 % interval [" in line for line in lines)
+    markdown = (out / "report.md").read_text()
+    conclusions_md = markdown.split("## Conclusions\n", 1)[1].split("\n## ", 1)[0]
+    assert conclusions_md.lstrip().startswith(f"> {banner}")  # the banner opens them
+    assert all(f"- {line}" in conclusions_md for line in lines)
+    page = parse_html((out / "report.html").read_text())
+    texts = [plain(line) for line in result["conclusions"]]
+    assert all(text in page.text for text in texts)
+    assert page.text.index(texts[0]) < page.text.index(texts[1])
+    # The terminal prints the same lines.
+    folder = tmp_path / "copy"
+    shutil.copytree(out, folder)
+    assert main(["report", str(folder)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [plain(line.removeprefix("- ")) for line in printed[:-1]] == texts
+
+
+def test_a_full_run_has_no_smoke_test_label():
+    tables = _tables()
+    found = conclusions(tables, _predictions(tables))
+    assert not any(SMOKE_TEST_LABEL in line or "Smoke test" in line for line in found)
+
+
+def test_report_html_is_well_formed_and_escapes_model_names(quick_run, tmp_path):
+    # A model named like a script: the rendered pages show it, never run it.
+    _, out, _ = quick_run
+    folder = tmp_path / "copy"
+    shutil.copytree(out, folder)
+    hostile = "<script>alert(1)</script>"
+    for name in ("baseline_scores.csv", "baseline_predictions.csv"):
+        frame = pd.read_csv(folder / name)
+        frame["model"] = frame["model"].replace("tree-lines", f"tree-lines {hostile}")
+        frame.to_csv(folder / name, index=False)
+    again = render_report(folder, verbose=False)
+    assert any(hostile in line for line in again["conclusions"])
+    page = (folder / "report.html").read_text()
+    tree = parse_html(page)
+    assert "script" not in {tag for tag, _ in tree.tags}
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert f"tree-lines {hostile}" in tree.text  # in the table and the conclusions, as text
+    assert f"| tree-lines {hostile} |" in (folder / "report.md").read_text()
 
 
 def test_run_study_config_records_versions_and_settings(quick_run, synthetic_cube):

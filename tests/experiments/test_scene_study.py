@@ -1,6 +1,7 @@
 """The Scene study: its table, its report folder, its CLI and the conventions of its models."""
 
 import pickle
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -88,6 +89,7 @@ def test_quick_cli_table(quick_report):
 def test_quick_cli_report_folder(quick_report):
     names = sorted(p.name for p in quick_report.iterdir())
     assert names == [
+        MARKER,  # the folder is ours (utils._outputs)
         "confusion_class1_blocked.png",
         "confusion_class1_random.png",
         "confusion_class2_blocked.png",
@@ -102,6 +104,13 @@ def test_quick_cli_report_folder(quick_report):
     assert "| model | target | accuracy random |" in report
     assert "Quick mode" in report and "**Leakage**" in report and "**Fusion, neural" in report
     assert "(confusion_class2_blocked.png)" in report
+    # Honest framing: a smoke test, on synthetic data, with 9 classes against 8.
+    assert "**Synthetic data**" in report and "9 classes against 8" in report
+    assert "This run's CLASS2 task has 9 classes (all of them)" in report
+    findings = report.split("## Findings\n", 1)[1].split("\n## ", 1)[0]
+    assert "> **Quick mode: a smoke test" in findings
+    bullets = [line for line in findings.splitlines() if line.startswith("- ")]
+    assert bullets and all(line.startswith("- [smoke test] **") for line in bullets)
     summary = pd.read_csv(quick_report / "scene_summary.csv", index_col=[0, 1])
     assert summary.loc[("decision tree (both)", "CLASS2"), "outline"] == 0.92
     assert summary.loc[("fusion late (both)", "CLASS2"), "paper"] == pytest.approx(0.9681)
@@ -157,6 +166,58 @@ def test_report_without_predictions_is_atomic(tmp_path):
         ["scene_report.md", "scene_scores.csv", "scene_summary.csv", MARKER]
     )
     assert paths["report"].read_text().startswith("# Scene study")
+
+
+@pytest.fixture(scope="module")
+def tree_scores(data):
+    """Decision trees only (fast): scores and out-of-fold predictions on both targets."""
+    models = ["decision tree (audio)", "decision tree (both)"]
+    return scene_study(data, models=models, n_splits=2, return_predictions=True)
+
+
+def _report_text(out, scores, predictions, **kwargs):
+    return write_scene_report(out, scores, predictions, **kwargs)["report"].read_text()
+
+
+def test_report_says_when_its_data_are_synthetic(tree_scores, scene_dir, tmp_path):
+    scores, predictions = tree_scores
+    synthetic = _report_text(tmp_path / "a", scores, predictions, data_dir=scene_dir)
+    assert f"**Synthetic data**: `{scene_dir}` was written by `make_synthetic_scene`" in synthetic
+    assert "not as a comparison of methods" in synthetic
+    # A set without our marker (as the release) is not called synthetic.
+    release = tmp_path / "release"
+    shutil.copytree(scene_dir, release, ignore=shutil.ignore_patterns(MARKER))
+    real = _report_text(tmp_path / "b", scores, predictions, data_dir=release)
+    assert "Synthetic data" not in real and "taken to be the Kaggle release" in real
+    unknown = _report_text(tmp_path / "c", scores, predictions)
+    assert "**Data origin not recorded**" in unknown
+
+
+def test_report_sets_the_published_real_data_numbers_and_the_class_count_beside_ours(
+    tree_scores, scene_dir, tmp_path
+):
+    scores, predictions = tree_scores
+    report = _report_text(tmp_path / "r", scores, predictions, data_dir=scene_dir)
+    # The paper's accuracies (shared/docs/data-formats.md 1.3), from REFERENCE_ACCURACY.
+    paper = "Bird et al. 2020, arXiv 2007.10175 (image 89.27%, audio 93.72%, late fusion 96.81%"
+    assert paper + ", 8 classes)" in report
+    # The outline's decision-tree numbers (thesis section 1.5) in the table beside ours.
+    assert "| decision tree (both) | CLASS2 |" in report and "| 0.920 | – |" in report
+    # 9 strings in the release against the 8 environments of the outline and the paper.
+    assert "**9 classes against 8**" in report and "FOOTBALL-MATCH" in report
+    assert "This run's CLASS2 task has 9 classes (all of them)" in report
+
+
+def test_quick_report_labels_every_finding_a_smoke_test(tree_scores, tmp_path):
+    scores, predictions = tree_scores
+    quick = _report_text(tmp_path / "q", scores, predictions, quick=True)
+    full = _report_text(tmp_path / "f", scores, predictions)
+    findings = quick.split("## Findings\n", 1)[1].split("\n## ", 1)[0]
+    assert findings.lstrip().startswith("> **Quick mode: a smoke test of the pipeline")
+    assert f"on {N_PER_CLASS * 9} frames" in findings
+    bullets = [line for line in findings.splitlines() if line.startswith("- ")]
+    assert len(bullets) >= 2 and all(b.startswith("- [smoke test] **") for b in bullets)
+    assert "smoke test" not in full.lower() and "- **Leakage**" in full
 
 
 def test_cli_errors(tmp_path, capsys):

@@ -21,12 +21,12 @@ from sklearn_sfr.experiments import (
     fusion_study,
     has_neighbour,
     isolation_study,
+    make_model,
     modality_study,
     resolution_study,
     study_split,
 )
 from sklearn_sfr.metrics import get_scorers, regression_report, rmse
-from sklearn_sfr.model_selection import make_model
 
 # Networks that train in a fraction of a second: these tests check tables, not accuracy.
 NEURAL = {"max_epochs": 1, "width": 4, "embed_dim": 8, "batch_size": 32}

@@ -6,7 +6,7 @@ import pytest
 from sklearn.base import clone
 from skorch.history import History
 
-from sklearn_sfr.model_selection import make_model
+from sklearn_sfr.experiments import make_model
 from sklearn_sfr.neural import ImageRegressor, SkorchPruningCallback
 
 

@@ -20,7 +20,8 @@ from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils.estimator_checks import check_estimator
 
 from sklearn_sfr.datasets import load_hisscube
-from sklearn_sfr.model_selection import OptunaSearchCV, make_model, storage_url
+from sklearn_sfr.experiments import make_model
+from sklearn_sfr.model_selection import OptunaSearchCV, storage_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -233,11 +234,11 @@ def test_study_creation_retries_a_lost_race(monkeypatch, lost):
     monkeypatch.setattr(optuna, "create_study", create)
     monkeypatch.setattr(_search.time, "sleep", sleeps.append)
     if lost < 3:  # the third try wins
-        study, shown = _search._open_study(None, "raced")
+        study, shown = _search.open_study(None, "raced")
         assert study.study_name == "raced" and shown == "memory"
     else:  # three lost races in a row: a clear error
         with pytest.raises(ValueError, match="cannot open the Optuna storage memory: dup"):
-            _search._open_study(None, "raced")
+            _search.open_study(None, "raced")
     assert create.calls == 3 and sleeps == [0.5, 1.0]
 
 
@@ -263,7 +264,7 @@ def test_study_creation_does_not_retry_what_cannot_heal(monkeypatch, storage, er
     monkeypatch.setattr(optuna, "create_study", create)
     monkeypatch.setattr(_search.time, "sleep", sleeps.append)
     with pytest.raises(ValueError, match="cannot open the Optuna storage"):
-        _search._open_study(storage, "s")
+        _search.open_study(storage, "s")
     assert sleeps == [] and len(calls) <= 1
 
 

@@ -71,20 +71,21 @@ def test_fit_predict_transform_and_embed():
     model = clone(est).fit(X, y)
     pred = model.predict(X)
     assert pred.shape == (96,) and np.isfinite(pred).all()
-    emb = model.transform(X)
-    assert emb.shape == (96, 16) and emb.dtype == np.float64
+    emb = model.transform(X)  # the encoders' embeddings (head_input="encoder")
+    assert emb.shape == (96, 32) and emb.dtype == np.float64
     z = model.embed(X)
     assert set(z) == {"image", "spectrum"} and z["image"].shape == (96, 8)
     np.testing.assert_allclose(np.linalg.norm(z["spectrum"], axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_array_equal(emb, np.hstack([z["image"], z["spectrum"]]))
     names = model.get_feature_names_out()
-    assert names[0] == "contrastive0" and names[-1] == "contrastive15" and len(names) == 16
+    assert names[0] == "contrastive0" and names[-1] == "contrastive31" and len(names) == 32
     assert len(model.pretrain_net_.history) == 2 and len(model.net_.history) == 2
     assert 0.01 <= model.temperature_ <= 1.0
 
     params = est.get_params()
-    assert params["finetune"] == "probe" and params["temperature"] == 0.07
-    assert clone(est).set_params(finetune="full").get_params()["finetune"] == "full"
+    assert params["finetune"] == "full" and params["temperature"] == 0.07
+    assert params["head_input"] == "encoder" and params["encoder_lr_ratio"] == 1.0
+    assert params["pretrained"] is None
+    assert clone(est).set_params(finetune="probe").get_params()["finetune"] == "probe"
 
 
 def test_unlabelled_rows_are_used_for_pretraining_only():
@@ -224,11 +225,12 @@ def test_two_d_target_never_broadcasts():
 
 @pytest.fixture(scope="module")
 def knn_pipeline():
-    """A contrastive embedding + k-NN pipeline, pretrained on 400 objects, 100 held out."""
+    """A contrastive embedding + k-NN pipeline, pretrained on 400 objects, 100 held out (a
+    probe: the embeddings are the pretrained ones, not changed by fine-tuning)."""
     X, y = _paired(n=500)
     contrastive = ContrastiveRegressor(
         projection_dim=16, pretrain_epochs=30, max_epochs=1, batch_size=32, width=8,
-        embed_dim=16, random_state=0,
+        embed_dim=16, finetune="probe", random_state=0,
     )  # fmt: skip
     model = make_pipeline(contrastive, KNeighborsRegressor())
     model.fit(X[:400], y[:400])  # the pipeline calls contrastive.fit_transform(X, y)
@@ -263,11 +265,14 @@ def test_probe_freezes_the_encoders_full_fine_tunes_them():
         enc = {k: v for k, v in state.items() if k.split(".")[0] in encoders}
         return enc, {k: v for k, v in state.items() if k.startswith("head.")}
 
-    probe = ContrastiveRegressor(**FAST).fit(X, y)
-    pre_enc, pre_head = parts(probe.pretrain_net_.module_)
-    enc, head = parts(probe.net_.module_)
+    probe = ContrastiveRegressor(**dict(FAST, finetune="probe")).fit(X, y)
+    pre_enc, _ = parts(probe.pretrain_net_.module_)
+    enc, _ = parts(probe.net_.module_)
     assert all(torch.equal(pre_enc[k], enc[k]) for k in pre_enc)
-    assert not all(torch.equal(pre_head[k], head[k]) for k in pre_head)  # the head learnt
+    # The head learnt (AdamW took steps on it); the encoders never reached the optimizer.
+    state = probe.net_.optimizer_.state
+    assert all(state[p]["step"] > 0 for p in probe.net_.module_.head.parameters())
+    assert not any(p in state for p in probe.net_.module_.image_encoder.parameters())
     module = probe.net_.module_.train()
     assert module.training and module.head.training and not module.image_encoder.training
 
@@ -327,3 +332,89 @@ def test_guards():
     short = SliceDict(image=X["image"], spectrum=X["spectrum"][:, :64])
     with pytest.raises(ValueError, match="fitted on"):
         model.transform(short)
+
+
+def test_the_head_reads_the_encoders_or_the_projections():
+    X, y = _paired()
+    by_input = {}
+    for head_input in ("encoder", "projection"):
+        model = ContrastiveRegressor(**dict(FAST, head_input=head_input, finetune="probe")).fit(
+            X, y
+        )
+        module = model.net_.module_.eval()
+        with torch.no_grad():
+            inputs = model.scaler_.transform(model._arrays(X))
+            encoded = module._encoded(
+                torch.as_tensor(inputs["image"]), torch.as_tensor(inputs["spectrum"])
+            )
+            parts = encoded if head_input == "encoder" else module._projected(encoded)
+            expected = torch.cat([parts["image"], parts["spectrum"]], dim=1).numpy()
+        by_input[head_input] = model.transform(X)
+        np.testing.assert_allclose(by_input[head_input], expected, rtol=1e-5, atol=1e-6)
+        assert len(model.get_feature_names_out()) == by_input[head_input].shape[1]
+        assert np.isfinite(model.predict(X)).all()
+    assert by_input["encoder"].shape == (96, 2 * FAST["embed_dim"])
+    assert by_input["projection"].shape == (96, 2 * FAST["projection_dim"])
+    # The same pretraining: only what the head reads differs, so the embeddings agree.
+    z = ContrastiveRegressor(**dict(FAST, finetune="probe")).fit(X, y).embed(X)
+    np.testing.assert_allclose(np.hstack([z["image"], z["spectrum"]]), by_input["projection"],
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+def test_encoder_lr_ratio_slows_the_pretrained_encoders_only_when_fine_tuning():
+    X, y = _paired()
+    full = ContrastiveRegressor(**dict(FAST, finetune="full", encoder_lr_ratio=0.1)).fit(X, y)
+    module = full.net_.module_
+    encoder_ids = {
+        id(p)
+        for part in (
+            "image_encoder",
+            "spectrum_encoder",
+            "image_projection",
+            "spectrum_projection",
+        )
+        for p in getattr(module, part).parameters()
+    }
+    rates = {}
+    for group in full.net_.optimizer_.param_groups:
+        for p in group["params"]:
+            rates[id(p)] = group["lr"]
+    np.testing.assert_allclose([rates[i] for i in encoder_ids if i in rates], 1e-4)
+    np.testing.assert_allclose([rates[id(p)] for p in module.head.parameters()], 1e-3)
+    # A probe trains the head only: one learning rate.
+    probe = ContrastiveRegressor(**dict(FAST, finetune="probe", encoder_lr_ratio=0.1))
+    probe.fit(X, y)
+    np.testing.assert_allclose([g["lr"] for g in probe.net_.optimizer_.param_groups], 1e-3)
+    with pytest.raises(ValueError, match="encoder_lr_ratio"):
+        ContrastiveRegressor(**dict(FAST, encoder_lr_ratio=0.0)).fit(X, y)
+
+
+def test_a_pretrained_model_stands_for_the_pretraining():
+    from sklearn.exceptions import NotFittedError
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = _paired()
+    X, clean, poisoned = _flagged(X, y)
+    params = dict(FAST, validation_fraction=0.0)
+    base = ContrastiveRegressor(**params).fit(X, clean)
+    # The head of a model given the pretraining is the head the one-go fit trains.
+    reused = ContrastiveRegressor(**params, pretrained=FrozenEstimator(base))
+    fitted = clone(reused).fit(X, clean)  # clone keeps the frozen, fitted model
+    assert fitted.pretrain_net_ is base.pretrain_net_ and fitted.scaler_ is base.scaler_
+    np.testing.assert_allclose(fitted.predict(X), base.predict(X), rtol=1e-6)
+    # The FLAG rule holds for the head as before, and any rows may train it: here only 20
+    # labels, the pretraining having read all 96 objects.
+    assert clone(reused).fit(X, poisoned).n_labelled_ == 63
+    few = np.flatnonzero(X["flag"] == 0)[:20]
+    small = clone(reused).set_params(finetune="full").fit(X[few], clean[few])
+    assert small.n_labelled_ == 20 and np.isfinite(small.predict(X)).all()
+    assert sum(small.net_.history[0, "batches", :, "train_batch_size"]) == 20
+    with pytest.raises(NotFittedError):
+        ContrastiveRegressor(**params, pretrained=ContrastiveRegressor()).fit(X, clean)
+    with pytest.raises(TypeError, match="pretrained must be a fitted ContrastiveRegressor"):
+        ContrastiveRegressor(**params, pretrained=DummyRegressor()).fit(X, clean)
+    short = SliceDict(image=X["image"], spectrum=X["spectrum"][:, :64])
+    with pytest.raises(ValueError, match="fitted on"):
+        clone(reused).fit(short, y)
+    with pytest.raises(ValueError, match="outputs"):
+        clone(reused).set_params(loss="gaussian_nll").fit(X, clean)

@@ -252,3 +252,22 @@ def test_in_memory_fit_scales_batches_as_the_scaled_arrays_would():
     # A fixed seed gives the same predictions run to run.
     again = FusionRegressor(**FAST).fit(X, y, sample_weight=w)
     np.testing.assert_array_equal(model.predict(X), again.predict(X))
+
+
+def test_predict_scales_batch_by_batch(monkeypatch):
+    """predict scales X one batch at a time (no scaled copy of X), with the predictions
+    the network gives on the whole scaled SliceDict."""
+    X, y = _data(n=96)
+    model = FusionRegressor(**FAST).fit(X, y)
+    whole = model.net_.forward(model._net_inputs(model._arrays(X)), training=False)
+    expected = whole.numpy()[:, 0] * model.y_scale_ + model.y_mean_
+    rows = []
+    transform = InputScaler.transform
+
+    def spy(self, arrays):
+        rows.append(len(next(iter(arrays.values()))))
+        return transform(self, arrays)
+
+    monkeypatch.setattr(InputScaler, "transform", spy)
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-6, atol=1e-6)
+    assert rows and max(rows) <= model.net_.batch_size < len(y)

@@ -137,6 +137,54 @@ def test_label_table_in_any_order_and_format_is_joined_on_identifiers(tmp_path, 
     assert result.table["AVG"].notna().sum() == 2
 
 
+#: The CasJobs ``galSpecExtra`` spelling of each DR7 SFR column, as a query that adds the mean
+#: and the flag under that naming returns them (``sfr_tot_p50`` is the DR7 MEDIAN).
+CASJOBS_SFR = {
+    "AVG": "sfr_tot_avg", "ENTROPY": "sfr_tot_entropy", "FLAG": "sfr_tot_flag",
+    "MEDIAN": "sfr_tot_p50", "MODE": "sfr_tot_mode", "P16": "sfr_tot_p16",
+    "P2P5": "sfr_tot_p2p5", "P84": "sfr_tot_p84", "P97P5": "sfr_tot_p97p5",
+}  # fmt: skip
+CASJOBS_KEYS = {"PLATEID": "plate", "MJD": "mjd", "FIBERID": "fiberID"}
+
+
+def _catalogue(rows, naming, fmt, folder, seed):
+    """The catalogue rows, mixed with unrelated ones and randomly shuffled, in one naming
+    (``"dr7"``: PLATEID/MJD/FIBERID and AVG/P16/P84/FLAG; ``"casjobs"``: plate/mjd/fiberID and
+    sfr_tot_*) and one format."""
+    table = pd.concat([OTHERS, rows], ignore_index=True)
+    table = table.sample(frac=1, random_state=seed).reset_index(drop=True)
+    if naming == "casjobs":
+        table = table.rename(columns={**CASJOBS_KEYS, **CASJOBS_SFR})
+    path = folder / f"{naming}-{seed}.{fmt}"
+    if fmt == "csv":
+        table.to_csv(path, index=False)
+    else:
+        Table.from_pandas(table).write(path, format="fits")
+    return path
+
+
+def _labels_of(result):
+    """The cube's label table (every SFR column) and the report's AVG/FLAG, by identifiers."""
+    merged = pd.read_hdf(result.path, MERGED_LABEL_KEY).set_index(KEYS)[SFR].sort_index()
+    report = result.table.set_index(KEYS)[["AVG", "FLAG"]].sort_index()
+    return merged, report
+
+
+@pytest.mark.parametrize("naming", ["dr7", "casjobs"])
+@pytest.mark.parametrize("fmt", ["csv", "fits"])
+def test_both_namings_in_csv_and_fits_shuffled_give_the_same_labels(tmp_path, rows, naming, fmt):
+    # The reference: the CSV as the SDSS files came (DR7 naming, catalogue order).
+    expected = _labels_of(ingest_sdss_fits(tmp_path / "ref.h5", FILES, labels=CSV))
+    assert expected[1]["AVG"].notna().sum() == 2
+    for seed in (0, 1):  # two row orders: the join cannot depend on position
+        path = _catalogue(rows, naming, fmt, tmp_path, seed)
+        result = ingest_sdss_fits(tmp_path / f"{naming}-{seed}.h5", FILES, labels=path)
+        merged, report = _labels_of(result)
+        # The same values (a FITS table stores them as float64 as the CSV reads them).
+        pd.testing.assert_frame_equal(merged, expected[0], check_dtype=False)
+        pd.testing.assert_frame_equal(report, expected[1], check_dtype=False)
+
+
 # -- #17: text and infinite SFR values --------------------------------------------------------
 def test_text_sfr_value_in_the_fits_pair_is_an_error_naming_table_column_row(tmp_path, rows):
     # gal_totsfr with AVG stored as text: "high" on the row of 0411-51873-0101 (FITS row 2).

@@ -12,7 +12,15 @@ from importlib import import_module
 from ._base import Study, StudyRun
 
 #: The studies' modules (``studies/<name>.py``), in the order they run and are reported.
-_MODULES = ("baseline", "modality", "fusion", "resolution", "flag", "isolation")
+_MODULES = (
+    "baseline",
+    "modality",
+    "fusion",
+    "resolution",
+    "flag",
+    "isolation",
+    "label_efficiency",
+)
 
 #: Every study of the report by name: each module's ``STUDY``.
 REGISTRY = {

@@ -13,9 +13,10 @@ import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
-from ...model_selection import make_model
-from .._evaluate import evaluate_models, study_split
+from .._evaluate import HISTORY_COLUMNS, _evaluate_models, study_split
+from .._models import make_model
 
 #: Registry names of the models that train a network (they get ``neural_params``).
 NEURAL_MODELS = ("image", "spectrum", "fusion", "contrastive")
@@ -32,8 +33,11 @@ def _model(name, random_state, neural_params, **params):
 
 
 def _run(models, data, *, test_size, cv, n_jobs, random_state, verbose, repeats=1, cache=None):
+    """The models scored on the study split of ``data``: ``(scores, predictions, history)``
+    (see :func:`~sklearn_sfr.experiments.evaluate_models`, whose ``history`` list gets this
+    one frame)."""
     train, test = study_split(len(data.y), test_size=test_size, random_state=random_state)
-    return evaluate_models(
+    return _evaluate_models(
         models,
         data.X,
         data.y,
@@ -47,6 +51,18 @@ def _run(models, data, *, test_size, cv, n_jobs, random_state, verbose, repeats=
         cache=cache,
         verbose=verbose,
     )
+
+
+def _keep(history, frames):
+    """Append the training histories ``frames`` (the study's columns inserted) to the
+    caller's ``history`` list as one frame, if the caller keeps them."""
+    if history is not None:
+        frames = [frame for frame in frames if len(frame)]
+        history.append(
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame(columns=list(HISTORY_COLUMNS))
+        )
 
 
 _COMMON_DOC = """
@@ -69,6 +85,12 @@ _COMMON_DOC = """
         Results shared by the studies of one run: a model already trained on the same data
         and split is reused, not trained again (see
         :func:`~sklearn_sfr.experiments.evaluate_models`).
+    history : list, default=None
+        Where the networks' training histories go: one DataFrame is appended to it, one row
+        per epoch of every network trained: ``model`` and the scores' columns that name
+        what was trained, then ``split``, ``fold``, ``repeat``, ``stage``, ``max_epochs``,
+        ``epoch``, ``train_loss``, ``valid_loss`` and ``best`` (see
+        :func:`~sklearn_sfr.experiments.evaluate_models`). None: not kept.
     verbose : bool, default=False
         Print a line per model.
 
@@ -77,7 +99,8 @@ _COMMON_DOC = """
     scores : DataFrame
         One row per model and fold (``split`` is ``"test"`` or ``"cv"``), with the columns
         of :data:`~sklearn_sfr.experiments.SCORE_COLUMNS`{extra} (a study's own columns come
-        right after ``model``).
+        right after ``model``; ``epochs`` and ``hit_cap`` say how long a network trained and
+        whether it stopped at its ``max_epochs`` rather than by early stopping).
     predictions : DataFrame
         The test predictions: ``model``{pred_extra}, ``position`` (row of the study's X),
         ``y_true``, ``y_pred``.
@@ -130,12 +153,15 @@ def best(table):
 @dataclass
 class StudyRun:
     """What a study's :meth:`Study.run` gets: the cube, the FLAG=0 objects at the main zooms,
-    the run's settings and the arguments every study function takes."""
+    the run's settings, the arguments every study function takes, and ``history``, the list
+    the study's function appends its networks' training histories to (its ``history``
+    argument; the report saves them as ``<name>_history.csv`` and plots them)."""
 
     cube: object
     data: object
     config: dict
     common: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
 
 
 class Study:
@@ -165,8 +191,42 @@ class Study:
     show_predictions = False
 
     def run(self, run):
-        """Run the study on a :class:`StudyRun`; returns ``(scores, predictions)``."""
+        """Run the study on a :class:`StudyRun`; returns ``(scores, predictions)`` (and
+        appends the networks' training histories to ``run.history``)."""
         raise NotImplementedError
+
+    def check_settings(self, config):
+        """Refuse, before any training, settings the study cannot answer its question with
+        (``ValueError`` naming the setting)."""
+
+    def training_report(self, history, folder):
+        """What the report says of the networks' training (``history``, see
+        :func:`~sklearn_sfr.experiments.evaluate_models`): a sentence naming the
+        configurations that reached the cap on epochs, the table of :func:`training_summary`
+        and :meth:`training_figures`."""
+        table = training_summary(history, self.keys)
+        return cap_sentence(table), table, self.training_figures(history, folder)
+
+    def training_figures(self, history, folder):
+        """The training curves of the study's networks in ``folder``: name -> (path,
+        caption); none when no network trained."""
+        import matplotlib.pyplot as plt
+
+        from ...plotting import plot_training_curves, save_figure
+
+        history = _fits_shown(history)
+        if not len(history):
+            return {}
+        keys = [k for k in self.keys if k in history.columns]
+        fig = plot_training_curves(history.assign(model=_labels(history, keys)))
+        path = save_figure(fig, folder / f"{self.name}_training.png")
+        plt.close(fig)
+        caption = (
+            f"{self.name} study: training and validation loss per epoch of each network "
+            "(test-split fits; the star is the epoch whose weights were kept, the dotted line "
+            "the cap on epochs)"
+        )
+        return {f"{self.name}_training": (path, caption)}
 
     def conclusions(self, tables, dex, compare):
         """Sentences answering the study's question from the summary ``tables`` of the run
@@ -219,6 +279,120 @@ class Study:
         return figures
 
 
+# -- training ---------------------------------------------------------------------------------
+def _fits_shown(history):
+    """The test-split fits of a training history: the curves the report draws (the folds'
+    are in the CSV and the epochs table)."""
+    return history[history["split"] == "test"] if "split" in history else history
+
+
+def _labels(history, keys):
+    """Each row's configuration in words: the model, and each other key column whose value
+    differs between rows of one model (the FLAG study trains each model twice)."""
+    label = history["model"].astype(str)
+    for key in keys:
+        if key != "model" and (history.groupby("model")[key].nunique() > 1).any():
+            label = label + " / " + history[key].astype(str)
+    return label
+
+
+def _span(values):
+    """``"12"``, or ``"9–14"`` for the smallest and largest of several fits (``"–"``
+    where none says)."""
+    values = values.dropna()
+    if values.empty:
+        return "–"
+    low, high = int(values.min()), int(values.max())
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def training_summary(history, keys=("model",)):
+    """The epochs each configuration trained, from a study's training history.
+
+    Parameters
+    ----------
+    history : DataFrame
+        One row per epoch of each fit (:func:`~sklearn_sfr.experiments.evaluate_models`'
+        ``history``, with a study's columns).
+    keys : sequence of str, default=("model",)
+        The columns that name a configuration (those ``history`` lacks are skipped).
+
+    Returns
+    -------
+    DataFrame
+        One row per configuration and training stage, for reading: ``fits`` (test repeats
+        and cross-validation folds), ``epochs`` trained and the ``kept epoch`` (the one
+        whose weights were kept), each as a single number or the range over the fits,
+        ``cap`` (``max_epochs``) and ``reached cap`` (how many fits stopped at the cap
+        instead of by early stopping). ``stage`` only where a model has a pretraining.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_sfr.experiments.studies._base import training_summary
+    >>> history = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 2, "split": "test", "fold": 0,
+    ...                         "repeat": 0, "stage": "regression", "max_epochs": 3,
+    ...                         "epoch": [1, 2, 3, 1, 2], "best": [0, 0, 1, 1, 0]})
+    >>> training_summary(history).to_dict("records")[0]
+    {'model': 'a', 'fits': 1, 'epochs': '3', 'kept epoch': '3', 'cap': 3, 'reached cap': 'yes'}
+    """
+    keys = [k for k in keys if k in history.columns]
+    stages = ["stage"] if "stage" in history else []
+    fit = [*keys, *stages, *[c for c in ("split", "fold", "repeat") if c in history]]
+    kept = history["epoch"].where(history["best"].astype(bool))
+    fits = (
+        history.assign(kept=kept)
+        .groupby(fit, sort=False)
+        .agg(epochs=("epoch", "max"), kept=("kept", "max"), cap=("max_epochs", "first"))
+        .reset_index()
+    )
+    fits["at_cap"] = fits["epochs"] >= fits["cap"]
+    rows = []
+    for key, group in fits.groupby([*keys, *stages], sort=False):
+        at_cap = int(group["at_cap"].sum())
+        rows.append({
+            **dict(zip([*keys, *stages], key)), "fits": len(group),
+            "epochs": _span(group["epochs"]), "kept epoch": _span(group["kept"]),
+            "cap": int(group["cap"].max()),
+            "reached cap": "no" if not at_cap else "yes" if len(group) == 1
+            else f"{at_cap} of {len(group)}",
+        })  # fmt: skip
+    table = pd.DataFrame(rows)
+    if stages and (table["stage"] == "regression").all():
+        table = table.drop(columns="stage")  # no pretraining: one stage, not worth a column
+    return table
+
+
+def cap_sentence(table):
+    """Which configurations of a :func:`training_summary` reached their cap on epochs, in
+    words (the ones that did may not have converged)."""
+    keys = list(table.columns[: table.columns.get_loc("fits")])
+    names = _labels(table, [k for k in keys if k != "stage"])
+    if "stage" in table:  # a pretraining is named, the regression stage is the network
+        names = names.where(table["stage"] == "regression", names + " (" + table["stage"] + ")")
+    caps = sorted(set(table["cap"]))
+    cap = f"{caps[0]} epochs" if len(caps) == 1 else "epochs (each network's is in the table)"
+    reached = table["reached cap"] != "no"
+    if not reached.any():
+        return (
+            "**Training**: every network stopped early on its validation loss, before the cap "
+            f"of {cap}."
+        )
+    if reached.all():
+        return (
+            f"**Training**: every network reached the cap of {cap} (so each may have stopped "
+            f"before converging): {', '.join(names)}."
+        )
+    listed = ", ".join(
+        f"{names[i]} ({table['reached cap'][i]} fits)" if table["fits"][i] > 1 else names[i]
+        for i in table.index[reached]
+    )
+    return (
+        f"**Training**: reached the cap of {cap}, so possibly stopped before converging: "
+        f"{listed}; the others stopped early on their validation loss."
+    )
+
+
 def _prediction_figures(name, scores, predictions, data, folder):
     """Predicted against true, and the residuals, of the study's best model on the test."""
     from ...plotting import plot_predicted_vs_true, plot_residuals, save_figure
@@ -226,16 +400,35 @@ def _prediction_figures(name, scores, predictions, data, folder):
     floor = data.noise_floor
     top = scores[scores["split"] == "test"].sort_values("rmse").iloc[0]["model"]
     pred = predictions[predictions["model"] == top]
+    positions = pred["position"].to_numpy()
+    # Name what the model was scored against: the catalogue label carries the label noise;
+    # a synthetic cube also knows the noise-free value, the second panel.
+    target = str(getattr(data, "target_name", None) or "AVG")
+    truth = None
+    if target.startswith("true_log_sfr"):
+        reference = "true"
+    else:
+        reference = "MPA-JHU label" if target == "AVG" else f"MPA-JHU {target}"
+        if "true_log_sfr" in data.frame:
+            truth = data.frame["true_log_sfr"].to_numpy(dtype=float)[positions]
+            truth = truth if np.isfinite(truth).all() else None
     fig = plot_predicted_vs_true(
-        pred["y_true"], pred["y_pred"], noise_floor=floor, title=f"{top} (test)"
+        pred["y_true"],
+        pred["y_pred"],
+        noise_floor=floor,
+        title=f"{top} (test)",
+        reference=reference,
+        y_noise_free=truth,
     )
+    against = f"the {reference} log SFR" if reference != "true" else "the true log SFR"
+    if truth is not None:
+        against += " and the true (noise-free) value"
     figures = {
         f"{name}_predicted": (
             save_figure(fig, folder / f"{name}_predicted_vs_true.png"),
-            f"predicted against true log SFR, best {name} model ({top})",
+            f"predicted against {against}, best {name} model ({top})",
         )
     }
-    positions = pred["position"].to_numpy()
     covariates = {"redshift": data.frame["Z"].to_numpy()[positions]}
     if "true_log_mstar" in data.frame:
         covariates["log stellar mass (truth)"] = data.frame["true_log_mstar"].to_numpy()[positions]
@@ -294,12 +487,48 @@ class Comparisons:
     ``difference((study_a, where_a), (study_b, where_b))`` is a
     :class:`~sklearn_sfr.metrics.PairedDifference` of the RMSE, A minus B, on the test
     objects both were scored on, or None where the predictions are not there (a report of an
-    older version, or tables given without them).
+    older version, or tables given without them). With cross-validation,
+    ``cv_difference`` is the same difference over the folds by the corrected resampled
+    t-test (:data:`CV_METHOD`), and :meth:`said` words both.
     """
 
-    def __init__(self, predictions=None, metric="rmse"):
+    def __init__(self, predictions=None, metric="rmse", scores=None):
         self.predictions = predictions or {}
         self.metric = metric
+        self.scores = scores or {}
+
+    def cv_difference(self, a, b):
+        """The fold scores of A minus B by :func:`~sklearn_sfr.metrics.corrected_resampled_ttest`
+        (a :class:`~sklearn_sfr.metrics.CorrectedTTestResult`), or None without paired folds:
+        no cross-validation, or folds of other training sets (the FLAG study's two trainings
+        split different objects into folds)."""
+        from ...metrics import corrected_resampled_ttest
+
+        sides = []
+        for study, where in (a, b):
+            rows = self.scores.get(study)
+            if rows is None or "split" not in rows:
+                return None
+            rows = rows[rows["split"] == "cv"]
+            for column, value in where.items():
+                if column in rows:
+                    rows = rows[rows[column] == value]
+            sides.append(rows.sort_values("fold"))
+        rows_a, rows_b = sides
+        folds = ["fold", "n_train", "n_test"]
+        if len(rows_a) < 2 or not np.array_equal(rows_a[folds], rows_b[folds]):
+            return None
+        return corrected_resampled_ttest(
+            rows_a[self.metric].to_numpy(), rows_b[self.metric].to_numpy(),
+            n_train=float(rows_a["n_train"].mean()), n_test=float(rows_a["n_test"].mean()),
+        )  # fmt: skip
+
+    def said(self, a, b, gain_word, loss_word, *, subset=None):
+        """:func:`said` on :meth:`difference` (the verdict), with :meth:`cv_difference` after
+        it where the folds allow (not on a ``subset`` of the objects, which the folds' scores
+        do not single out)."""
+        cv = None if subset is not None else self.cv_difference(a, b)
+        return said(self.difference(a, b, subset=subset), gain_word, loss_word, cv=cv)
 
     def difference(self, a, b, *, subset=None):
         from ...metrics import paired_difference
@@ -325,25 +554,40 @@ class Comparisons:
         )  # fmt: skip
 
 
-def said(result, gain_word, loss_word):
+#: The fold-level test of the report's differences with cross-validation, as it names it.
+CV_METHOD = "corrected resampled t-test (Nadeau and Bengio 2003)"
+
+
+def said(result, gain_word, loss_word, cv=None):
     """The verdict on "A minus B" in words, from its interval only: ``gain_word`` when A is
     detectably lower (better), ``loss_word`` when detectably higher, else no detectable
-    difference with the smallest difference this run could have detected."""
+    difference with the smallest difference this run could have detected; followed by the
+    cross-validation folds' corrected resampled t-test ``cv``
+    (:func:`~sklearn_sfr.metrics.corrected_resampled_ttest`) where there is one."""
     from ...metrics import verdict as metric_verdict
 
+    folds = "" if cv is None else f"; {cv_words(cv)}"
     if result is None:
-        return "cannot be decided (no predictions to compute an interval from)"
+        return f"cannot be decided (no predictions to compute an interval from{folds})"
     interval = (
         f"{result.difference:+.3f} dex, 95 % interval [{result.low:+.3f}, {result.high:+.3f}]"
     )
     word = metric_verdict(result)
     if word == "better":
-        return f"{gain_word} ({interval})"
+        return f"{gain_word} ({interval}{folds})"
     if word == "worse":
-        return f"{loss_word} ({interval})"
+        return f"{loss_word} ({interval}{folds})"
     return (
         f"makes no detectable difference at this sample size ({interval}; the smallest "
-        f"difference this run could detect is {result.detectable:.3f} dex)"
+        f"difference this run could detect is {result.detectable:.3f} dex{folds})"
+    )
+
+
+def cv_words(cv):
+    """A :class:`~sklearn_sfr.metrics.CorrectedTTestResult` in words, naming the test."""
+    return (
+        f"over the {cv.n_folds} cross-validation folds, {CV_METHOD}: {cv.difference:+.3f} dex, "
+        f"95 % interval [{cv.low:+.3f}, {cv.high:+.3f}], p = {cv.pvalue:.2g}"
     )
 
 

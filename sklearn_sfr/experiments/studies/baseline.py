@@ -7,9 +7,9 @@ from ._base import (
     BASELINE_MODELS,
     Study,
     _doc,
+    _keep,
     _model,
     _run,
-    said,
 )
 
 
@@ -25,17 +25,20 @@ def baseline_study(
     neural_params=None,
     repeats=1,
     cache=None,
+    history=None,
     verbose=False,
 ):
-    """Decision trees on spectra (rebinned pixels, line features) and on photometry
-        (flattened cutouts, photometry features).
+    """Score the decision-tree baselines on spectra and on photometry.
+
+        The spectra are read as rebinned pixels or as emission-line features, the images as
+        flattened cutouts or as photometry features, one tree model each.
 
         Parameters
         ----------
         data : Bunch
             From :func:`~sklearn_sfr.datasets.load_hisscube` (``X``, ``y``, ``noise_floor``).
         models : sequence of str, default=BASELINE_MODELS
-            Names of :func:`~sklearn_sfr.model_selection.make_model`.
+            Names of :func:`~sklearn_sfr.experiments.make_model`.
     {common}
 
         Examples
@@ -51,10 +54,12 @@ def baseline_study(
         [['tree-pixels', 'test'], ['tree-spectrum', 'test']]
     """
     built = {name: _model(name, random_state, neural_params) for name in models}
-    return _run(
+    scores, predictions, trained = _run(
         built, data, test_size=test_size, cv=cv, n_jobs=n_jobs,
         random_state=random_state, repeats=repeats, cache=cache, verbose=verbose,
     )  # fmt: skip
+    _keep(history, [trained])
+    return scores, predictions
 
 
 class BaselineStudy(Study):
@@ -65,7 +70,7 @@ class BaselineStudy(Study):
     show_predictions = True
 
     def run(self, run):
-        return baseline_study(run.data, **run.common)
+        return baseline_study(run.data, history=run.history, **run.common)
 
     def conclusions(self, tables, dex, compare):
         table = tables.get(self.name)
@@ -76,9 +81,9 @@ class BaselineStudy(Study):
         out = f"**Decision-tree baselines**: best is {b['model']} with {dex(b)}."
         if len(ranked) > 1:
             r = ranked.iloc[1]
-            d = compare.difference((self.name, {"model": b["model"]}),
-                                   (self.name, {"model": r["model"]}))  # fmt: skip
-            out += f" Against the runner-up {r['model']}, it {said(d, 'wins', 'loses')}."
+            words = compare.said((self.name, {"model": b["model"]}),
+                                 (self.name, {"model": r["model"]}), "wins", "loses")  # fmt: skip
+            out += f" Against the runner-up {r['model']}, it {words}."
         return [out]
 
 

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 
 from ...datasets import load_hisscube
-from .._evaluate import evaluate_models, parallel_map, study_split
+from .._evaluate import _evaluate_models, parallel_map, study_split
 from ._base import (
     Study,
     _doc,
+    _keep,
     _model,
-    said,
 )
 
 
@@ -33,6 +33,7 @@ def flag_study(
     neural_params=None,
     repeats=1,
     cache=None,
+    history=None,
     verbose=False,
 ):
     """Trained on FLAG=0 objects only, or on every labelled object: always scored on FLAG=0.
@@ -47,7 +48,7 @@ def flag_study(
         cube : str or path-like
             A HiSS-Cube file.
         models : sequence of str
-            Names of :func:`~sklearn_sfr.model_selection.make_model`.
+            Names of :func:`~sklearn_sfr.experiments.make_model`.
         image_zoom, spectrum_zoom : {0, 1, 2, 3}, default=2
     {common}
 
@@ -76,13 +77,14 @@ def flag_study(
              random_state=random_state, repeats=repeats, cache=cache, verbose=verbose)
         for subset in (train[clean[train]], train)
     ]  # fmt: skip
-    results = list(parallel_map(evaluate_models, tasks, cv=cv, n_jobs=n_jobs))
-    for trained_on, (scores, predictions) in zip(("FLAG=0", "all labelled"), results):
-        scores.insert(1, "trained_on", trained_on)
-        predictions.insert(1, "trained_on", trained_on)
+    results = list(parallel_map(_evaluate_models, tasks, cv=cv, n_jobs=n_jobs))
+    for trained_on, frames in zip(("FLAG=0", "all labelled"), results):
+        for frame in frames:
+            frame.insert(1, "trained_on", trained_on)
+    _keep(history, [trained for _, _, trained in results])
     return (
-        pd.concat([scores for scores, _ in results], ignore_index=True),
-        pd.concat([predictions for _, predictions in results], ignore_index=True),
+        pd.concat([scores for scores, _, _ in results], ignore_index=True),
+        pd.concat([predictions for _, predictions, _ in results], ignore_index=True),
     )
 
 
@@ -99,6 +101,7 @@ class FlagStudy(Study):
             models=run.config["flag_models"],
             image_zoom=run.config["image_zoom"],
             spectrum_zoom=run.config["spectrum_zoom"],
+            history=run.history,
             **run.common,
         )
 
@@ -117,16 +120,17 @@ class FlagStudy(Study):
             rmse = group.set_index("trained_on")["rmse"]
             if {"FLAG=0", "all labelled"} <= set(rmse.index):
                 # Training on everything minus training on FLAG=0: positive, the filter helps.
-                d = compare.difference(
+                words = compare.said(
                     (self.name, {"model": model, "trained_on": "all labelled"}),
                     (self.name, {"model": model, "trained_on": "FLAG=0"}),
+                    "does not help (training on everything is better)",
+                    "helps",
                 )
                 out.append(
                     f"**FLAG filter** ({model}, scored on FLAG=0): trained on FLAG=0 "
                     f"{rmse['FLAG=0']:.3f}, on all labelled objects {rmse['all labelled']:.3f}: "
-                    "the filter "
-                    + said(d, "does not help (training on everything is better)", "helps")
-                    + " (the difference is training on everything minus training on FLAG=0)."
+                    f"the filter {words} (the difference is training on everything minus "
+                    "training on FLAG=0)."
                 )
         return out
 

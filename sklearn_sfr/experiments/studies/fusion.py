@@ -1,14 +1,14 @@
 """Which fusion strategy wins: early, intermediate, late, cross-attention, and contrastive
-pretraining with a probe."""
+pretraining (fine-tuned, the ``ContrastiveRegressor`` default)."""
 
 from __future__ import annotations
 
 from ._base import (
     Study,
     _doc,
+    _keep,
     _model,
     _run,
-    said,
 )
 
 
@@ -26,10 +26,13 @@ def fusion_study(
     neural_params=None,
     repeats=1,
     cache=None,
+    history=None,
     verbose=False,
 ):
-    """The fusion strategies compared: early, intermediate, late, cross-attention and
-        contrastive pretraining.
+    """Compare the fusion strategies of images and spectra.
+
+        Early, intermediate, late and cross-attention fusion (one ``FusionRegressor`` each)
+        and, with ``contrastive``, contrastive pretraining followed by a regression head.
 
         Parameters
         ----------
@@ -39,6 +42,9 @@ def fusion_study(
             ``FusionRegressor`` strategies to compare.
         contrastive : bool, default=True
             Also run :class:`~sklearn_sfr.neural.ContrastiveRegressor`.
+        contrastive_params : dict, default=None
+            Parameters of the contrastive model only (e.g. ``{"pretrain_epochs": 2}``),
+            applied over ``neural_params``; ignored without ``contrastive``.
     {common}
 
         Examples
@@ -62,12 +68,14 @@ def fusion_study(
         built["contrastive"] = _model(
             "contrastive", random_state, neural_params, **(contrastive_params or {})
         )
-    scores, predictions = _run(
+    scores, predictions, trained = _run(
         built, data, test_size=test_size, cv=cv, n_jobs=n_jobs,
         random_state=random_state, repeats=repeats, cache=cache, verbose=verbose,
     )  # fmt: skip
     strategy = {name: name[len("fusion (") : -1] for name in built if name.startswith("fusion")}
-    scores.insert(1, "fusion", scores["model"].map(strategy).fillna("contrastive"))
+    for frame in (scores, trained):
+        frame.insert(1, "fusion", frame["model"].map(strategy).fillna("contrastive"))
+    _keep(history, [trained])
     return scores, predictions
 
 
@@ -82,8 +90,9 @@ class FusionStudy(Study):
 
     def run(self, run):
         return fusion_study(
-            run.data, contrastive_params=run.config["contrastive_params"], **run.common
-        )
+            run.data, contrastive_params=run.config["contrastive_params"],
+            history=run.history, **run.common,
+        )  # fmt: skip
 
     def conclusions(self, tables, dex, compare):
         table = tables.get(self.name)
@@ -97,9 +106,9 @@ class FusionStudy(Study):
         )
         if len(ranked) > 1:
             r = ranked.iloc[1]
-            d = compare.difference((self.name, {"model": b["model"]}),
-                                   (self.name, {"model": r["model"]}))  # fmt: skip
-            out += f" Against the runner-up {r['fusion']}, it {said(d, 'wins', 'loses')}."
+            words = compare.said((self.name, {"model": b["model"]}),
+                                 (self.name, {"model": r["model"]}), "wins", "loses")  # fmt: skip
+            out += f" Against the runner-up {r['fusion']}, it {words}."
         return [out]
 
 

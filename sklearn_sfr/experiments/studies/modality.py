@@ -7,10 +7,10 @@ import pandas as pd
 from ._base import (
     Study,
     _doc,
+    _keep,
     _model,
     _run,
     best,
-    said,
 )
 
 
@@ -26,6 +26,7 @@ def modality_study(
     neural_params=None,
     repeats=1,
     cache=None,
+    history=None,
     verbose=False,
 ):
     """Image only, spectrum only, and both fused: how much each modality tells.
@@ -56,12 +57,14 @@ def modality_study(
         "spectrum": _model("spectrum", random_state, neural_params),
         f"fusion ({fusion})": _model("fusion", random_state, neural_params, fusion=fusion),
     }
-    scores, predictions = _run(
+    scores, predictions, trained = _run(
         built, data, test_size=test_size, cv=cv, n_jobs=n_jobs,
         random_state=random_state, repeats=repeats, cache=cache, verbose=verbose,
     )  # fmt: skip
     modality = {"image": "image", "spectrum": "spectrum"}
-    scores.insert(1, "modality", scores["model"].map(modality).fillna("both"))
+    for frame in (scores, trained):
+        frame.insert(1, "modality", frame["model"].map(modality).fillna("both"))
+    _keep(history, [trained])
     return scores, predictions
 
 
@@ -74,7 +77,7 @@ class ModalityStudy(Study):
     show_predictions = True
 
     def run(self, run):
-        return modality_study(run.data, **run.common)
+        return modality_study(run.data, history=run.history, **run.common)
 
     def conclusions(self, tables, dex, compare):
         table = tables.get(self.name)
@@ -87,12 +90,12 @@ class ModalityStudy(Study):
         if not (len(single) and len(both)):
             return []
         s, b = best(single), best(both)
-        d = compare.difference((b["_study"], {"model": b["model"]}),
-                               (self.name, {"model": s["model"]}))  # fmt: skip
+        words = compare.said((b["_study"], {"model": b["model"]}),
+                             (self.name, {"model": s["model"]}), "helps", "hurts")  # fmt: skip
         ranking = ", ".join(f"{r['model']} {r['rmse']:.3f}" for _, r in table.iterrows())
         return [
             f"**Modalities**: the best single modality is {s['model']} ({dex(s)}); the best "
-            f"fused model, {b['model']}, reaches {dex(b)}: fusion {said(d, 'helps', 'hurts')}.",
+            f"fused model, {b['model']}, reaches {dex(b)}: fusion {words}.",
             f"Modality ranking (test RMSE, dex): {ranking}.",
         ]
 

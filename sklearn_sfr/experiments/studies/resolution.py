@@ -10,10 +10,16 @@ from .._evaluate import parallel_map
 from ._base import (
     Study,
     _doc,
+    _keep,
     _model,
     _run,
     best,
+    cv_words,
 )
+
+#: Training settings the resolution pairs share with every network of the run
+#: (``neural_params``): a pair of its own cap would not be compared at convergence.
+_SHARED_TRAINING = ("max_epochs", "patience", "validation_fraction")
 
 
 @_doc(
@@ -36,17 +42,21 @@ def resolution_study(
     neural_params=None,
     repeats=1,
     cache=None,
+    history=None,
     verbose=False,
 ):
-    """Every image zoom x spectral level pair: accuracy against fit time, predict time and
-        the memory the fit needed.
+    """Score one model at every pair of image zoom and spectral level, with its costs.
+
+        Each pair is loaded from ``cube`` in turn; its scores come with the fit time, the
+        predict time and the memory the fit needed, so that accuracy can be weighed against
+        cost.
 
         Parameters
         ----------
         cube : str or path-like
             A HiSS-Cube file (each pair is loaded from it in turn).
         model : str, default="fusion"
-            Name of :func:`~sklearn_sfr.model_selection.make_model` that reads both modalities.
+            Name of :func:`~sklearn_sfr.experiments.make_model` that reads both modalities.
         image_zooms, spectrum_zooms : sequence of {0, 1, 2, 3}
             Zoom 0 is the full resolution (64 px, 4620 px), each next zoom halves it.
         flag : int, sequence of int or None, default=0
@@ -75,9 +85,10 @@ def resolution_study(
         for i in image_zooms for s in spectrum_zooms
     ]  # fmt: skip
     results = list(parallel_map(_resolution_pair, tasks, cv=cv, n_jobs=n_jobs))
+    _keep(history, [trained for _, _, trained in results])
     return (
-        pd.concat([scores for scores, _ in results], ignore_index=True),
-        pd.concat([predictions for _, predictions in results], ignore_index=True),
+        pd.concat([scores for scores, _, _ in results], ignore_index=True),
+        pd.concat([predictions for _, predictions, _ in results], ignore_index=True),
     )
 
 
@@ -91,13 +102,13 @@ def _resolution_pair(cube, image_zoom, spectrum_zoom, *, flag, model, model_para
             model, random_state, neural_params, **(model_params or {})
         )
     }
-    scores, predictions = _run(built, data, **common)
-    for frame in (scores, predictions):
+    scores, predictions, trained = _run(built, data, **common)
+    for frame in (scores, predictions, trained):
         frame.insert(1, "image_zoom", image_zoom)
         frame.insert(2, "spectrum_zoom", spectrum_zoom)
         frame.insert(3, "image_size", size)
         frame.insert(4, "spectrum_length", length)
-    return scores, predictions
+    return scores, predictions, trained
 
 
 class ResolutionStudy(Study):
@@ -122,8 +133,17 @@ class ResolutionStudy(Study):
             model_params=config["resolution_params"],
             image_zooms=config["image_zooms"],
             spectrum_zooms=config["spectrum_zooms"],
+            history=run.history,
             **run.common,
         )
+
+    def check_settings(self, config):
+        own = sorted(set(_SHARED_TRAINING) & set(config["resolution_params"]))
+        if own:
+            raise ValueError(
+                f"resolution_params sets {', '.join(own)}: every pair trains until early "
+                "stopping with the run's shared settings; set them in neural_params instead"
+            )
 
     def settings_lines(self, config):
         from ...datasets._layout import CUTOUT_SIZES, n_wavelength
@@ -175,11 +195,15 @@ class ResolutionStudy(Study):
             out.append(f"{head}; no pair that fits faster is as accurate (by its paired "
                        "interval): it is the one worth its cost.")  # fmt: skip
         else:
+            cv = compare.cv_difference((self.name, {"model": c["model"]}),
+                                       (self.name, {"model": b["model"]}))  # fmt: skip
             out.append(
                 f"{head}; the cheapest pair not detectably less accurate is "
                 f"{c['image_size']} px x {c['spectrum_length']} px (RMSE {c['rmse']:.3f}, "
-                f"{d.difference:+.3f} dex, 95 % interval [{d.low:+.3f}, {d.high:+.3f}]; fit "
-                f"{c['fit_time']:.0f} s, {b['fit_time'] / max(c['fit_time'], 1e-9):.1f}x "
+                f"{d.difference:+.3f} dex, 95 % interval [{d.low:+.3f}, {d.high:+.3f}]"
+                + ("" if cv is None else f"; {cv_words(cv)}")
+                + f"; fit {c['fit_time']:.0f} s, "
+                f"{b['fit_time'] / max(c['fit_time'], 1e-9):.1f}x "
                 "faster): that is the one worth its cost."
             )
         finest = t.sort_values(["image_size", "spectrum_length"]).iloc[-1]
@@ -196,11 +220,24 @@ class ResolutionStudy(Study):
 
         floor = data.noise_floor if data is not None else None
         test = scores[scores["split"] == "test"]
-        fig = plot_resolution_heatmap(test, value=["rmse", "fit_time"], noise_floor=floor)
+        bounds = ("rmse_low", "rmse_high")
+        if table is not None and set(bounds) <= set(table.columns):
+            # the summary's paired-bootstrap intervals: each cell reads RMSE [low, high] and
+            # the colour scale is as wide as the widest, so a spread within it looks flat
+            fig = plot_resolution_heatmap(
+                table,
+                value=["rmse", "fit_time"],
+                noise_floor=floor,
+                intervals={"rmse": bounds},
+            )
+            what = "test RMSE with its 95 % interval"
+        else:
+            fig = plot_resolution_heatmap(test, value=["rmse", "fit_time"], noise_floor=floor)
+            what = "test RMSE"
         figures = {
             "resolution_heatmap": (
                 save_figure(fig, folder / "resolution_heatmap.png"),
-                "test RMSE and fit time for each image size x spectrum length",
+                f"{what} and fit time for each image size x spectrum length",
             )
         }
         fig = plot_pareto(test, cost="fit_time", value="rmse", noise_floor=floor)

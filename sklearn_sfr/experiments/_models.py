@@ -31,9 +31,9 @@ def _tree():
 
 def _neural(cls_name):
     def build():
-        from .. import neural
+        from .. import neural as neural_estimators  # imports torch: only when built
 
-        return [("model", getattr(neural, cls_name)())]
+        return [("model", getattr(neural_estimators, cls_name)())]
 
     return build
 
@@ -95,7 +95,7 @@ _SPECS = {
 MODEL_NAMES = tuple(_SPECS)
 
 
-def _spec(name):
+def model_spec(name):
     if name not in _SPECS:
         raise ValueError(f"unknown model name {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     return _SPECS[name]
@@ -104,13 +104,29 @@ def _spec(name):
 def model_modalities(name):
     """The modalities (``load_hisscube`` ``modalities=``) that the model ``name`` reads.
 
+    Parameters
+    ----------
+    name : str
+        One of :data:`MODEL_NAMES`.
+
+    Returns
+    -------
+    tuple of str
+        ``("image",)``, ``("spectrum",)`` or ``("image", "spectrum")``: what to load for
+        the model, e.g. ``load_hisscube(path, modalities=model_modalities(name))``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not one of :data:`MODEL_NAMES`.
+
     Examples
     --------
-    >>> from sklearn_sfr.model_selection import model_modalities
+    >>> from sklearn_sfr.experiments import model_modalities
     >>> model_modalities("tree-lines"), model_modalities("fusion")
     (('spectrum',), ('image', 'spectrum'))
     """
-    return _spec(name).modalities
+    return model_spec(name).modalities
 
 
 def make_model(name, *, random_state=0, **params):
@@ -148,10 +164,16 @@ def make_model(name, *, random_state=0, **params):
     Returns
     -------
     pipeline : sklearn.pipeline.Pipeline
+        The model's steps as in the table above, with ``random_state`` and ``params`` set.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown or the pipeline has no parameter named in ``params``.
 
     Examples
     --------
-    >>> from sklearn_sfr.model_selection import make_model
+    >>> from sklearn_sfr.experiments import make_model
     >>> pipe = make_model("tree-spectrum", rebin__factor=4, max_depth=6)
     >>> [name for name, _ in pipe.steps]
     ['select', 'rebin', 'model']
@@ -160,7 +182,7 @@ def make_model(name, *, random_state=0, **params):
     """
     from sklearn.pipeline import Pipeline
 
-    pipeline = Pipeline(_spec(name).build())
+    pipeline = Pipeline(model_spec(name).build())
     seeds = {k: random_state for k in pipeline.get_params() if k.endswith("__random_state")}
     updates = {(k if "__" in k else f"model__{k}"): v for k, v in params.items()}
     unknown = sorted(set(updates) - set(pipeline.get_params()))
@@ -194,7 +216,7 @@ def default_search_space(name):
 
     Examples
     --------
-    >>> from sklearn_sfr.model_selection import default_search_space
+    >>> from sklearn_sfr.experiments import default_search_space
     >>> sorted(default_search_space("tree-spectrum"))
     ['model__max_depth', 'model__min_samples_leaf', 'rebin__factor']
     """
@@ -204,7 +226,7 @@ def default_search_space(name):
         IntDistribution,
     )
 
-    spec = _spec(name)
+    spec = model_spec(name)
     if spec.kind == "tree":
         space = {
             "model__max_depth": IntDistribution(2, 20),
@@ -231,3 +253,7 @@ def default_search_space(name):
         space["model__projection_dim"] = CategoricalDistribution([32, 64, 128])
         space["model__finetune"] = CategoricalDistribution(["probe", "full"])
     return space
+
+
+# TEMPORARY alias while callers move to model_spec.
+_spec = model_spec

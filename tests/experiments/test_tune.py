@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from sklearn_sfr.model_selection import OptunaSearchCV, tune
+from sklearn_sfr.experiments import tune
+from sklearn_sfr.model_selection import OptunaSearchCV
 from sklearn_sfr.utils._outputs import MARKER, read_marker
 from tests.conftest import file_state
 

@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from sklearn_sfr.datasets import load_hisscube
-from sklearn_sfr.model_selection import (
+from sklearn_sfr.experiments import (
     MODEL_NAMES,
     default_search_space,
     make_model,

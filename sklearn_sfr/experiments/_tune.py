@@ -30,16 +30,6 @@ def _check_int(value, name, low):
     return int(value)
 
 
-def _check_cube(cube):
-    """A clear error for a cube that is missing or not a HiSS-Cube, before any work."""
-    from ..datasets import HiSSCube
-
-    if not Path(cube).is_file():
-        raise FileNotFoundError(f"cube not found: {cube}")
-    with HiSSCube(cube) as opened:
-        opened.validate()
-
-
 def _sqlite_file(url):
     """The file of a ``sqlite:///`` storage URL, or None for a server database."""
     prefix = "sqlite:///"
@@ -57,13 +47,13 @@ def _tune_study(url, study_name, config):
     """Create or open the study; refuse to continue one tuned on another configuration."""
     import optuna
 
-    from ._search import _open_study
+    from ..model_selection._search import open_study
 
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" log line
     try:
         # The library's one study opener (with the retry for workers racing to create it).
-        study, _ = _open_study(url, study_name)
+        study, _ = open_study(url, study_name)
     finally:
         optuna.logging.set_verbosity(verbosity)
     before = study.user_attrs.get(_CONFIG_ATTR)
@@ -184,7 +174,7 @@ def tune(
     --------
     >>> import os, tempfile
     >>> from sklearn_sfr.datasets import make_synthetic_cube
-    >>> from sklearn_sfr.model_selection import tune
+    >>> from sklearn_sfr.experiments import tune
     >>> folder = tempfile.mkdtemp()
     >>> cube = make_synthetic_cube(os.path.join(folder, "c.h5"), n_objects=80,
     ...                            random_state=0)
@@ -209,6 +199,8 @@ def tune(
     from sklearn.utils import Bunch
 
     from ..datasets import load_hisscube
+    from ..datasets._reader import check_cube
+    from ..model_selection._search import OptunaSearchCV, shown_url, storage_url
     from ..utils._io import write_csv_atomic, write_text_atomic
     from ..utils._outputs import (
         add_to_manifest,
@@ -219,7 +211,6 @@ def tune(
     )
     from ..utils._survey import CUTOUT_SIZES, ZOOMS
     from ._models import default_search_space, make_model, model_modalities
-    from ._search import OptunaSearchCV, _shown_url, storage_url
 
     # -- the arguments --------------------------------------------------------------------
     if not isinstance(estimator, str):
@@ -247,7 +238,7 @@ def tune(
         )
 
     # -- the inputs and the output, before anything is created ---------------------------
-    _check_cube(cube)  # a bad cube leaves no empty folder
+    check_cube(cube)  # a bad cube leaves no empty folder
     out = Path(out)
     inputs = [cube]
     storage_file = None
@@ -303,7 +294,7 @@ def tune(
         raise
     if new_storage and _inside(storage_file, out):
         add_to_manifest(out, [storage_file.resolve().relative_to(out.resolve())], kind=_KIND)
-    shown = _shown_url(url)
+    shown = shown_url(url)
     n_before = len(study.trials)
     if verbose:
         print(
