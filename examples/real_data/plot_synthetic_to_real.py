@@ -1,7 +1,7 @@
 """
-======================================
+=========================================
 From the synthetic cube to real SDSS data
-======================================
+=========================================
 
 Does a model trained on the synthetic cube say anything about real galaxies? This example
 trains a model on a small synthetic cube, ingests the real SDSS spectra of the HiSS-Cube test

@@ -171,7 +171,7 @@ def scene_splitter(split, n_splits=3, random_state=0):
     Raises
     ------
     ValueError
-        If ``split`` is not one of :data:`SPLITS`.
+        If ``split`` is not ``"random"`` or ``"blocked"``.
 
     Examples
     --------

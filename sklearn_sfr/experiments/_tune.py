@@ -89,7 +89,8 @@ def tune(
 
     Every trial draws parameters from :func:`default_search_space` and scores them by the
     cross-validated RMSE (shuffled ``KFold``) of :func:`make_model`'s pipeline, with an
-    :class:`OptunaSearchCV`. The study is always stored, by default in ``optuna.db`` inside
+    :class:`~sklearn_sfr.model_selection.OptunaSearchCV`. The study is always stored, by
+    default in ``optuna.db`` inside
     ``out``: calling again with the same ``storage`` and ``study_name`` continues it with
     ``n_trials`` more trials, also after a crash, and several processes or hosts can share one
     study through a PostgreSQL URL. ``sklearn-sfr tune`` is this function. The folder ``out``
@@ -98,7 +99,8 @@ def tune(
     - ``best_params.json``: the study's name and storage, the best trial, its RMSE and
       parameters (what :func:`~sklearn_sfr.experiments.fit_model` takes as ``params``), the
       cube's noise floor, the trial count by state and the configuration;
-    - ``trials.csv``: every trial of the study (:meth:`OptunaSearchCV.trials_dataframe`);
+    - ``trials.csv``: every trial of the study
+      (:meth:`~sklearn_sfr.model_selection.OptunaSearchCV.trials_dataframe`);
     - ``optuna.db``, the study, unless ``storage`` names another place.
 
     A study remembers the configuration it was tuned with (model, zooms, folds, seed, number
@@ -119,7 +121,8 @@ def tune(
         cube or the storage file.
     storage : str, path-like or None, default=None
         The Optuna storage: an RDB URL (``sqlite:///f.db``, ``postgresql://...``) or the path
-        of a SQLite file (:func:`storage_url`). None is ``optuna.db`` in ``out``.
+        of a SQLite file (:func:`~sklearn_sfr.model_selection.storage_url`). None is
+        ``optuna.db`` in ``out``.
     study_name : str or None, default=None
         The study to create or continue; None is ``"ESTIMATOR-SIZEpx-levelLEVEL"``
         (``"tree-lines-16px-level2"``).
@@ -137,7 +140,8 @@ def tune(
         Seeds the folds, the sampler and the models.
     heartbeat_interval : int or None, default=60
         Seconds between a running trial's heartbeats: a trial silent for two of them counts as
-        killed and is run again by the next call (see :class:`OptunaSearchCV`); None: off.
+        killed and is run again by the next call (see
+        :class:`~sklearn_sfr.model_selection.OptunaSearchCV`); None: off.
     verbose : int, default=1
         0 is silent; 1 prints a line naming the objects and the study before the search and
         shows a progress bar (stderr); 2 also logs every trial.
@@ -145,7 +149,8 @@ def tune(
     Returns
     -------
     result : :class:`~sklearn.utils.Bunch`
-        ``search`` (the fitted :class:`OptunaSearchCV`, not refitted: its ``best_params_``,
+        ``search`` (the fitted :class:`~sklearn_sfr.model_selection.OptunaSearchCV`, not
+        refitted: its ``best_params_``,
         ``best_score_``, ``best_trial_``, ``n_trials_`` and ``study_``), ``trials`` (the
         DataFrame written to ``trials.csv``), ``summary`` (the dict written to
         ``best_params.json``), ``study_name``, ``storage`` (the storage's URL without its
@@ -167,7 +172,7 @@ def tune(
 
     See Also
     --------
-    OptunaSearchCV : The search itself, on any estimator and data.
+    sklearn_sfr.model_selection.OptunaSearchCV : The search itself, on any estimator and data.
     sklearn_sfr.experiments.fit_model : Train a named model with the parameters found.
 
     Examples

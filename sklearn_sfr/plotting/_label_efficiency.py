@@ -24,7 +24,7 @@ def plot_label_efficiency(
 
     One line per model, the fractions on a logarithmic axis, each point with its 95 %
     interval as an error bar: the figure of
-    :mod:`~sklearn_sfr.experiments.studies.label_efficiency`, where a pretrained model should
+    :func:`~sklearn_sfr.experiments.label_efficiency_study`, where a pretrained model should
     stay low while models trained from scratch climb as the labels run out.
 
     Parameters

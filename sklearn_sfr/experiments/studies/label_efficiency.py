@@ -154,7 +154,7 @@ def label_efficiency_study(
         the label pool: for each fraction, ``n_subsets`` random subsets of it (the same for
         every model) train each model. The
         contrastive pretraining runs once, on every object that is not a test object (FLAG 0,
-        1, 2 and unlabelled; :func:`pretrain`), and both contrastive models train their
+        1, 2 and unlabelled), and both contrastive models train their
         heads on each subset from it. The predictions' ``position`` counts the rows of
         ``load_hisscube(cube, flag=None)``. ``cv`` is not used (the subsets measure the
         spread); ``cache`` is not used either (no other study trains on these subsets).
@@ -167,7 +167,7 @@ def label_efficiency_study(
             Fractions of the FLAG=0 training objects whose labels are used, each in (0, 1].
         n_subsets : int, default=3
             Random label subsets per fraction.
-        models : sequence of str, default=all of :data:`MODELS`
+        models : sequence of str, default=all of the study's models
             Which of the study's models to run.
         contrastive_params : dict, default=None
             Parameters of the contrastive models (e.g. ``{{"pretrain_epochs": 30}}``).
