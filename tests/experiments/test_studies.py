@@ -229,6 +229,40 @@ def test_resolution_study(synthetic_cube, data):
     assert (scores["peak_memory_mb"] >= 0).all()
 
 
+def test_resolution_study_reads_each_zoom_once(synthetic_cube, monkeypatch):
+    """Run one pair after another, the grid reads each image zoom and spectral level once,
+    and its pairs see the same arrays (and give the same predictions) as separate loads."""
+    from sklearn_sfr.experiments.studies import resolution
+
+    reads = []
+    real = resolution.load_hisscube
+
+    def counted(cube, **kwargs):
+        reads.append((kwargs.get("modalities"), kwargs.get("image_zoom"),
+                      kwargs.get("spectrum_zoom")))  # fmt: skip
+        return real(cube, **kwargs)
+
+    monkeypatch.setattr(resolution, "load_hisscube", counted)
+    zooms = dict(image_zooms=(2, 3), spectrum_zooms=(2, 3))
+    scores, predictions = resolution_study(synthetic_cube, neural_params=NEURAL, **zooms)
+    assert len(scores) == 4
+    assert sorted(map(str, reads)) == sorted(map(str, [
+        (("image",), 2, None), (("spectrum",), None, 2), (("spectrum",), None, 3),
+        (("image",), 3, None),
+    ]))  # fmt: skip
+    # The same pair loaded on its own: identical arrays, hence identical predictions.
+    pair = resolution._ZoomReads(synthetic_cube, 0).pair(3, 2)
+    alone = real(synthetic_cube, image_zoom=3, spectrum_zoom=2)
+    for key in ("image", "spectrum", "flag", "redshift"):
+        np.testing.assert_array_equal(pair.X[key], alone.X[key])
+    np.testing.assert_array_equal(pair.y, alone.y)
+    _, single_pred = resolution_study(
+        synthetic_cube, image_zooms=(3,), spectrum_zooms=(2,), neural_params=NEURAL
+    )
+    mine = predictions[(predictions["image_zoom"] == 3) & (predictions["spectrum_zoom"] == 2)]
+    np.testing.assert_array_equal(mine["y_pred"].to_numpy(), single_pred["y_pred"].to_numpy())
+
+
 def test_flag_study_tests_on_the_same_flag0_objects(synthetic_cube):
     models = ("tree-photometry",)
     scores, predictions = flag_study(synthetic_cube, models=models, image_zoom=3, spectrum_zoom=3)

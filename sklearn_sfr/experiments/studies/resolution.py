@@ -47,14 +47,15 @@ def resolution_study(
 ):
     """Score one model at every pair of image zoom and spectral level, with its costs.
 
-        Each pair is loaded from ``cube`` in turn; its scores come with the fit time, the
+        Each image zoom and each spectral level is read from ``cube`` once (with parallel
+        jobs, each pair reads its own); every pair's scores come with the fit time, the
         predict time and the memory the fit needed, so that accuracy can be weighed against
         cost.
 
         Parameters
         ----------
         cube : str or path-like
-            A HiSS-Cube file (each pair is loaded from it in turn).
+            A HiSS-Cube file.
         model : str, default="fusion"
             Name of :func:`~sklearn_sfr.experiments.make_model` that reads both modalities.
         image_zooms, spectrum_zooms : sequence of {0, 1, 2, 3}
@@ -84,7 +85,14 @@ def resolution_study(
              neural_params=neural_params, repeats=repeats, cache=cache, verbose=verbose)
         for i in image_zooms for s in spectrum_zooms
     ]  # fmt: skip
-    results = list(parallel_map(_resolution_pair, tasks, cv=cv, n_jobs=n_jobs))
+    if cv is None and n_jobs not in (None, 1) and len(tasks) > 1:
+        # The pairs run in worker processes: each reads its own two arrays.
+        results = list(parallel_map(_resolution_pair, tasks, cv=cv, n_jobs=n_jobs))
+    else:
+        # One after the other: each image zoom and each spectral level is read once, not
+        # once per pair (16 reads of each modality become 4).
+        reads = _ZoomReads(cube, flag)
+        results = [_resolution_pair(**task, n_jobs=n_jobs, reads=reads) for task in tasks]
     _keep(history, [trained for _, _, trained in results])
     return (
         pd.concat([scores for scores, _, _ in results], ignore_index=True),
@@ -92,8 +100,48 @@ def resolution_study(
     )
 
 
-def _resolution_pair(cube, image_zoom, spectrum_zoom, *, flag, model, model_params, **common):
-    data = load_hisscube(cube, image_zoom=image_zoom, spectrum_zoom=spectrum_zoom, flag=flag)
+class _ZoomReads:
+    """Each image zoom and spectral level of a cube, read once, as the pairs ask for them.
+
+    The images of one zoom are kept until another zoom is asked for (the pairs come image
+    zoom by image zoom); the spectra of every level are kept, as every image zoom pairs with
+    them all (about a third more than the finest level's spectra).
+    """
+
+    def __init__(self, cube, flag):
+        self.cube, self.flag = cube, flag
+        self._images, self._spectra = (None, None), {}
+
+    def _load(self, modality, zoom):
+        kind = "image_zoom" if modality == "image" else "spectrum_zoom"
+        return load_hisscube(self.cube, flag=self.flag, modalities=(modality,), **{kind: zoom})
+
+    def pair(self, image_zoom, spectrum_zoom):
+        """The sample of one pair, as ``load_hisscube`` would return it (the same arrays)."""
+        from sklearn.utils import Bunch
+        from skorch.helper import SliceDict
+
+        if self._images[0] != image_zoom:
+            self._images = (None, None)  # let the previous zoom go before reading the next
+            self._images = (image_zoom, self._load("image", image_zoom))
+        if spectrum_zoom not in self._spectra:
+            self._spectra[spectrum_zoom] = self._load("spectrum", spectrum_zoom)
+        images, spectra = self._images[1], self._spectra[spectrum_zoom]
+        X = SliceDict(
+            image=images.X["image"],
+            spectrum=spectra.X["spectrum"],
+            flag=images.X["flag"],
+            redshift=images.X["redshift"],
+        )
+        return Bunch(X=X, y=images.y, frame=images.frame, noise_floor=images.noise_floor)
+
+
+def _resolution_pair(cube, image_zoom, spectrum_zoom, *, flag, model, model_params, reads=None,
+                     **common):  # fmt: skip
+    if reads is not None:
+        data = reads.pair(image_zoom, spectrum_zoom)
+    else:
+        data = load_hisscube(cube, image_zoom=image_zoom, spectrum_zoom=spectrum_zoom, flag=flag)
     size, length = data.X["image"].shape[-1], data.X["spectrum"].shape[-1]
     neural_params = common.pop("neural_params")
     random_state = common["random_state"]
