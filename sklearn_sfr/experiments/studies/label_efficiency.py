@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ...datasets import load_hisscube
-from .._evaluate import _evaluate_models, parallel_map, study_split
+from .._evaluate import evaluate_models, parallel_map, study_split
 from ._base import Study, _doc, _keep, _model, said
 
 #: The study's models: name -> (registry name, parameters); the contrastive ones also get
@@ -107,8 +107,10 @@ def _built(names, seed, neural_params, contrastive_params, pretrained):
 
 
 def _evaluate(*, models, fraction, subset, repeat, n_repeats, n_pretrain, n_jobs, **kwargs):
-    kwargs = {"cv": None, "repeats": 1, "cache": None, **kwargs}  # evaluate_models' defaults
-    scores, predictions, trained = _evaluate_models(models, n_jobs=n_jobs, **kwargs)
+    # The history list is this task's own (it may run in a worker): returned, not shared.
+    history = []
+    scores, predictions = evaluate_models(models, n_jobs=n_jobs, history=history, **kwargs)
+    (trained,) = history
     # The subsets are training repeats of one configuration (model, fraction): the report
     # averages them and their spread widens the intervals.
     number = subset * n_repeats + repeat
