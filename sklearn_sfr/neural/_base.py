@@ -19,8 +19,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler, PrintLog, ProgressBar
-from skorch.dataset import ValidSplit
+from skorch.dataset import ValidSplit, unpack_data
 from skorch.helper import SliceDict
+from skorch.utils import to_tensor
 
 from ..utils._multimodal import get_key, is_multimodal
 from ..utils._sklearn import Interval, InvalidParameterError, Options, StrOptions, make_constraint
@@ -166,8 +167,131 @@ class _GuardedNet(NeuralNet):
             )
 
 
+#: Most bytes of activations one forward pass keeps for the backward pass while training on
+#: the CPU: a larger batch is run in chunks whose gradients add up to the batch's (see
+#: :meth:`_WeightedNet.train_step_single`). A batch of 128 objects keeps about 680 MB at
+#: 64 px and 4620 px (four times the arrays of 1,600 such objects), 39 MB at 8 px and 577 px,
+#: which is not chunked. Chunks of about 12 rows at 64 px trained no slower than whole batches
+#: (benchmarks/bench_memory.py --section fit has the memory).
+STEP_ACTIVATION_BUDGET = 64 * 2**20
+
+
+def _is_batch_dependent(module):
+    """Whether a layer's output or state depends on the other rows of its batch (BatchNorm),
+    or a forward pass updates its running statistics (any norm that tracks them)."""
+    return isinstance(module, torch.nn.modules.batchnorm._BatchNorm) or bool(
+        getattr(module, "track_running_stats", False)
+    )
+
+
+def _saved_bytes(module, inputs):
+    """Bytes of the tensors a training forward pass of ``inputs`` keeps for its backward pass,
+    the parameters left out; the random number generator's state is left as it was."""
+    params = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with (
+        torch.random.fork_rng(devices=[]),
+        torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor),
+    ):
+        module(**inputs)
+    return sum(storages.values())
+
+
 class _WeightedNet(_GuardedNet):
-    """A skorch net whose loss honours per-sample weights passed as ``X["sample_weight"]``."""
+    """A skorch net whose loss honours per-sample weights passed as ``X["sample_weight"]``.
+
+    On the CPU, a training batch whose activations would exceed
+    :data:`STEP_ACTIVATION_BUDGET` is run in chunks of rows, each chunk's backward pass
+    adding its share of the batch's gradient: the same step (the loss is a per-sample
+    mean), with the activations of a chunk in memory instead of those of the whole batch.
+    """
+
+    def _rows_per_chunk(self, Xi):
+        """Rows of ``Xi`` (a batch, dict of tensors) one chunk holds: all of them unless the
+        device is the CPU, the network has no batch-dependent layer and a batch's activations
+        would exceed the budget, measured once per input shape on two rows."""
+        n = len(next(iter(Xi.values())))
+        if torch.device(self.device).type != "cpu" or any(
+            _is_batch_dependent(m) for m in self.module_.modules()
+        ):
+            return n
+        # A cache, not saved with the model: activation bytes per row by the inputs' shapes.
+        cache = vars(self).setdefault("_row_bytes", {})
+        key = tuple((k, tuple(v.shape[1:])) for k, v in Xi.items())
+        if key not in cache:
+            with torch.enable_grad():
+                saved = _saved_bytes(self.module_, {k: v[:2] for k, v in Xi.items()})
+            cache[key] = saved / min(n, 2)
+        most = max(1, int(min(n, STEP_ACTIVATION_BUDGET / max(cache[key], 1))))
+        # Chunks of equal size: 128 rows at most 48 each make 3 chunks of 43, not 48 + 48 + 32.
+        return -(-n // -(-n // most))
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_row_bytes", None)
+        return state
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi = to_tensor(Xi, device=self.device)
+        rows = self._rows_per_chunk(Xi) if isinstance(Xi, dict) else len(yi)
+        if rows >= len(yi):
+            return super().train_step_single((Xi, yi), **fit_params)
+        # The batch's loss is sum(w_i * l_i) / sum(w_i) (w_i = 1 without weights); a chunk's
+        # own loss is that mean over its rows, so it counts with its share of the weight.
+        weight = Xi.get("sample_weight")
+        if weight is None:
+            total = len(yi)
+        else:
+            total = weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)
+        loss, y_pred = 0.0, []
+        for start in range(0, len(yi), rows):
+            part = slice(start, start + rows)
+            Xc = {k: v[part] for k, v in Xi.items()}
+            out = self.infer(Xc, **fit_params)
+            share = (len(out) if weight is None else Xc["sample_weight"].sum()) / total
+            chunk_loss = self.get_loss(out, yi[part], X=Xc, training=True) * share
+            chunk_loss.backward()
+            loss = loss + chunk_loss.detach()
+            y_pred.append(out.detach())
+        return {"loss": loss, "y_pred": torch.cat(y_pred)}
+
+    def _infer_in_chunks(self, Xi, **fit_params):
+        """``infer`` of a batch without gradients, in the chunks of training: without a
+        backward pass a forward pass still holds a few full-batch feature maps at once."""
+        Xi = to_tensor(Xi, device=self.device)
+        if not isinstance(Xi, dict):
+            return self.infer(Xi, **fit_params)
+        n = len(next(iter(Xi.values())))
+        rows = self._rows_per_chunk(Xi)
+        parts = [slice(start, start + rows) for start in range(0, n, rows)]
+        outputs = [self.infer({k: v[p] for k, v in Xi.items()}, **fit_params) for p in parts]
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        Xi, yi = unpack_data(batch)
+        with torch.no_grad():
+            y_pred = self._infer_in_chunks(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=to_tensor(Xi, device=self.device))
+        return {"loss": loss, "y_pred": y_pred}
+
+    def evaluation_step(self, batch, training=False):
+        if training:
+            return super().evaluation_step(batch, training=True)
+        self.check_is_fitted()
+        Xi, _ = unpack_data(batch)
+        with torch.no_grad():
+            self._set_training(False)
+            return self._infer_in_chunks(Xi)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = y_true.to(y_pred.device)
