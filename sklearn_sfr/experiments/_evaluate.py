@@ -137,7 +137,7 @@ def _cv_rows(name, model, X, y, cv, n_jobs, noise_floor):
         for scorer, (column, sign) in _SCORER_COLUMNS.items():
             row[column] = sign * float(result[f"test_{scorer}"][k])
         row.update(fit_time=float(fit_s), predict_time=float(score_s))
-        training, frames = _training(
+        training, frames = training_history(
             result["estimator"][k], model=name, split="cv", fold=k, repeat=0
         )
         rows.append({**row, **training})
@@ -169,6 +169,10 @@ def _nets(model):
     none for a model that is not a network."""
     final = model.steps[-1][1] if hasattr(model, "steps") else model
     nets = {stage: getattr(final, attribute, None) for stage, attribute in _NETS.items()}
+    if getattr(final, "pretrained", None) is not None:
+        # Its pretraining is another model's, trained once and shared by every fit that is
+        # given it: whoever trained it records its history, not each fit that reuses it.
+        nets.pop("pretraining")
     return {stage: net for stage, net in nets.items() if hasattr(net, "history")}
 
 
@@ -180,7 +184,7 @@ def _best_epoch(net):
     return best or len(net.history)
 
 
-def _training(fitted, **fit):
+def training_history(fitted, **fit):
     """What training the ``fitted`` model took: ``epochs`` and ``hit_cap`` of its regression
     net (NaN for a model without one), and the per-epoch history of each of its nets (columns
     :data:`HISTORY_COLUMNS`, ``fit`` giving ``model``, ``split``, ``fold`` and ``repeat``)."""
@@ -344,7 +348,9 @@ def _evaluate_models(
         for r in range(repeats):
             trained = model if r == 0 else _reseeded(model, random_state + r)
             row, pred, fitted = _test_row(name, trained, X, y, train, test, noise_floor)
-            training, fit_history = _training(fitted, model=name, split="test", fold=0, repeat=r)
+            training, fit_history = training_history(
+                fitted, model=name, split="test", fold=0, repeat=r
+            )
             row.update(repeat=r, n_train=len(train), n_test=len(test), **training)
             rows.append(row)
             histories.extend(fit_history)

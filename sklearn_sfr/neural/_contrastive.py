@@ -526,6 +526,9 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         Epochs of contrastive pretraining (with early stopping on the validation InfoNCE
         loss). 0 skips pretraining: the head then reads randomly initialised encoders, a
         baseline that shows what pretraining buys.
+    pretrain_lr : float, default=3e-4
+        Learning rate of the pretraining (AdamW); ``lr`` is the regression stage's. Lower
+        than ``lr`` by default: see Notes.
     finetune : {{"probe", "full"}}, default="full"
         ``"probe"`` freezes the pretrained encoders and projections while the head trains;
         ``"full"`` trains them together with the head (the default: see Notes).
@@ -633,6 +636,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         **BaseNeuralEstimator._parameter_constraints,
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_lr": [Interval(Real, 0, None, closed="neither")],
         "finetune": [StrOptions(set(_FINETUNES))],
         "temperature": [Interval(Real, *TEMPERATURE_RANGE, closed="both")],
         "head_input": [StrOptions(set(HEAD_INPUTS))],
@@ -645,6 +649,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         *,
         projection_dim=64,
         pretrain_epochs=50,
+        pretrain_lr=3e-4,
         finetune="full",
         temperature=0.07,
         head_input="encoder",
@@ -691,6 +696,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         )
         self.projection_dim = projection_dim
         self.pretrain_epochs = pretrain_epochs
+        self.pretrain_lr = pretrain_lr
         self.finetune = finetune
         self.temperature = temperature
         self.head_input = head_input
@@ -715,6 +721,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             plateau=False,
             lazy=lazy,
         )
+        stage["lr"] = self.pretrain_lr  # see pretrain_lr: InfoNCE needs a lower rate
         kwargs = {
             "module": ContrastiveNet,
             "criterion": SymmetricInfoNCELoss,

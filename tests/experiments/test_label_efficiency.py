@@ -185,3 +185,22 @@ def test_the_study_is_registered_with_quick_settings():
     assert set(STUDY.quick_settings) == set(STUDY.settings)
     assert len(STUDY.quick_settings["label_fractions"]) < len(STUDY.settings["label_fractions"])
     assert STUDY.quick_settings["label_subsets"] == 1
+
+
+def test_the_shared_pretraining_is_recorded_once(synthetic_cube):
+    """Every contrastive fit reuses the one pretraining: its curve is kept once, under its own
+    name, and each fit keeps only its own regression stage."""
+    history = []
+    label_efficiency_study(
+        synthetic_cube, fractions=FRACTIONS, n_subsets=2, neural_params=NEURAL,
+        models=["contrastive (probe)", "contrastive (fine-tuned)"],
+        contrastive_params={"pretrain_epochs": 2}, history=history, **ZOOMS,
+    )  # fmt: skip
+    (frame,) = history
+    pretraining = frame[frame["stage"] == "pretraining"]
+    assert set(pretraining["model"]) == {study_module.PRETRAINING}
+    assert sorted(pretraining["epoch"]) == [1, 2]  # its two epochs, once
+    fits = frame[frame["model"] != study_module.PRETRAINING]
+    assert set(fits["stage"]) == {"regression"}
+    # Two contrastive models on three subsets (25 % twice, 100 % once), one epoch each.
+    assert len(fits.groupby(["model", "fraction", "subset"])) == 6

@@ -389,6 +389,19 @@ def test_encoder_lr_ratio_slows_the_pretrained_encoders_only_when_fine_tuning():
         ContrastiveRegressor(**dict(FAST, encoder_lr_ratio=0.0)).fit(X, y)
 
 
+def test_pretraining_has_its_own_learning_rate():
+    """pretrain_lr drives stage 1 only; lr stays the head's (InfoNCE needs the lower rate)."""
+    X, y = _paired()
+    model = ContrastiveRegressor(**dict(FAST, lr=2e-3, pretrain_lr=5e-4)).fit(X, y)
+    pretrain_rates = {g["lr"] for g in model.pretrain_net_.optimizer_.param_groups}
+    head_rates = {g["lr"] for g in model.net_.optimizer_.param_groups}
+    assert pretrain_rates == {5e-4}
+    assert head_rates == {2e-3}
+    assert ContrastiveRegressor().pretrain_lr < ContrastiveRegressor().lr
+    with pytest.raises(ValueError, match="pretrain_lr"):
+        ContrastiveRegressor(**dict(FAST, pretrain_lr=0.0)).fit(X, y)
+
+
 def test_a_pretrained_model_stands_for_the_pretraining():
     from sklearn.exceptions import NotFittedError
     from sklearn.frozen import FrozenEstimator

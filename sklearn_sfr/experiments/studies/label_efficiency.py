@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ...datasets import load_hisscube
-from .._evaluate import evaluate_models, parallel_map, study_split
+from .._evaluate import evaluate_models, parallel_map, study_split, training_history
 from ._base import Study, _doc, _keep, _model, said
 
 #: The study's models: name -> (registry name, parameters); the contrastive ones also get
@@ -19,6 +19,9 @@ MODELS = {
     "contrastive (fine-tuned)": ("contrastive", {"finetune": "full"}),
     "tree-lines": ("tree-lines", {}),
 }
+
+#: The name under which the training history keeps the shared pretraining (one panel).
+PRETRAINING = "contrastive (shared pretraining)"
 
 #: The models trained from the labels alone, that pretraining should beat.
 REFERENCES = ("fusion (scratch)", "tree-lines")
@@ -219,7 +222,13 @@ def label_efficiency_study(
     results = list(parallel_map(_evaluate, tasks, cv=None, n_jobs=n_jobs))
     scores = pd.concat([s for s, _, _ in results], ignore_index=True)
     predictions = pd.concat([p for _, p, _ in results], ignore_index=True)
-    _keep(history, [h for _, _, h in results])
+    histories = [h for _, _, h in results]
+    if base is not None:  # the one pretraining every contrastive model shares, recorded once
+        _, frames = training_history(base, model=PRETRAINING, split="test", fold=0, repeat=0)
+        shared = pd.concat(frames, ignore_index=True)
+        shared = shared[shared["stage"] == "pretraining"]  # not its throwaway one-epoch head
+        histories.append(shared.assign(fraction=np.nan, subset=0)[histories[0].columns])
+    _keep(history, histories)
     order = {name: i for i, name in enumerate(models)}
     scores = scores.sort_values(
         ["model", "fraction", "repeat"], key=lambda c: c.map(order) if c.name == "model" else c
