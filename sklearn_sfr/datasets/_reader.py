@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import warnings
+from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
 
@@ -49,6 +51,16 @@ _SPECTRUM_REFS = "dense_cube/0/ml_spectrum/spec_metadata_refs"
 #: A value below them (-1e30, -inf) is damage, not a sentinel, and is left for the loader's
 #: label check to refuse.
 _SENTINEL_RANGE = (-9999.0, -99.0)
+
+
+#: The per-object frames of the cubes read last, by file identity (see
+#: ``HiSSCube._frame_key``): building one takes tens of milliseconds (the label tables, the
+#: label policy), the whole cost of a small load, and a resolution grid or a repeated load
+#: reads the same cube again and again. A file that is rewritten or edited gets
+#: another key (its size, modification or change time, or inode changes), so it is built anew.
+_FRAMES = OrderedDict()
+_FRAMES_KEPT = 2  # about 0.6 kB an object each: 5 MB for 8,000 objects
+_FRAMES_LOCK = threading.Lock()
 
 
 class HiSSCubeFormatError(ValueError):
@@ -134,7 +146,7 @@ def _window_rows(ds, chunk):
     return max(chunk, _WINDOW_BYTES // row_bytes // chunk * chunk)
 
 
-def _read_rows(ds, rows, gap=None, dest=None, dtype=None):
+def _read_rows(ds, rows, gap=None, dest=None, dtype=None, convert=None, direct=False):
     """Read sorted unique ``rows`` of ``ds`` along axis 0 with contiguous reads.
 
     Runs of rows closer than one chunk are read as one slab and subselected, so a batch costs a
@@ -144,6 +156,14 @@ def _read_rows(ds, rows, gap=None, dest=None, dtype=None):
     into the output, and other runs (scattered rows, or ``dtype`` not the stored one: cast as
     ``astype`` casts) go through one reused buffer of about ``_WINDOW_BYTES``, so that nothing
     but the output grows with the number of rows.
+
+    ``convert`` (without ``dest``; see ``_selection.SDSS_UNITS``) changes the values while
+    they are still in the CPU's cache, where a second pass over a large output would read and
+    write all of it from memory again (a fifth more than the read): a run of consecutive rows
+    is read chunk by chunk with :func:`_read_chunks` where ``direct`` (see
+    :func:`_direct_chunks`), else whole and then converted (HDF5's partial reads, a window at a
+    time, cost more per call than the second pass saves); other runs are converted a window at
+    a time as they leave the buffer.
     """
     out = np.empty((rows.size, *ds.shape[1:]), dtype=ds.dtype if dtype is None else dtype)
     if rows.size == 0:
@@ -172,22 +192,65 @@ def _read_rows(ds, rows, gap=None, dest=None, dtype=None):
             out[dest[a:b]] = slab if consecutive else slab[rows[a:b] - lo]
         elif consecutive and out.dtype == ds.dtype:
             # A run of consecutive rows: straight into the output, no intermediate copy.
-            ds.read_direct(out, np.s_[lo:hi], np.s_[a:b])
+            if convert is not None and direct:
+                _read_chunks(ds, lo, hi, out[a:b], convert)
+            else:
+                ds.read_direct(out, np.s_[lo:hi], np.s_[a:b])
+                if convert is not None:
+                    convert(out[a:b])
         else:
             if buffer is None:
                 span = int(rows[-1]) - int(rows[a]) + 1  # no later run's window is longer
                 buffer = np.empty((min(step, span), *ds.shape[1:]), dtype=ds.dtype)
-            _read_run(ds, rows[a:b], out[a:b], step, buffer)
+            _read_run(ds, rows[a:b], out[a:b], step, buffer, convert)
     return out
 
 
-def _read_run(ds, rows, out, step, buffer):
+def _windows(lo, hi, step):
+    """``(start, stop)`` of the windows of file rows ``lo:hi``, cut at multiples of ``step``
+    (whole chunks: no chunk is read by two windows)."""
+    return [(max(s, lo), min(s + step, hi)) for s in range(lo - lo % step, hi, step)]
+
+
+def _direct_chunks(ds):
+    """Whether ``ds`` can be read with :func:`_read_chunks`: chunked by whole rows, every
+    chunk written, no filter, and stored as native float32, so that a chunk's bytes on disk
+    are its rows as returned."""
+    return (
+        ds.chunks is not None
+        and tuple(ds.chunks[1:]) == tuple(ds.shape[1:])
+        and ds.dtype == np.dtype(np.float32)
+        and ds.id.get_create_plist().get_nfilters() == 0
+        and ds.id.get_num_chunks() == -(-ds.shape[0] // ds.chunks[0])
+    )
+
+
+def _read_chunks(ds, lo, hi, out, convert):
+    """File rows ``lo:hi`` of ``ds`` (see :func:`_direct_chunks`) into ``out``, converted.
+
+    Each chunk is read with HDF5's direct chunk read into one reused buffer, and ``convert``
+    writes it from there into ``out``: the buffer stays in the CPU's cache, so the unit change
+    reads nothing from memory and each value is written once, as a plain read writes it.
+    Converting ``out`` in place instead would read every value back from memory (the kernel's
+    large copies do not leave it in the cache) and cost about a fifth more than the read.
+    """
+    c = ds.chunks[0]
+    buffer = np.empty((c, *ds.shape[1:]), dtype=np.float32)
+    raw = buffer.reshape(-1).view(np.uint8)
+    zeros = (0,) * (ds.ndim - 1)
+    for start in range(lo - lo % c, hi, c):
+        w0, w1 = max(start, lo), min(start + c, hi)
+        ds.id.read_direct_chunk((start, *zeros), out=raw)  # whole chunk, the last one padded
+        convert(buffer[w0 - start : w1 - start], out[w0 - lo : w1 - lo])
+
+
+def _read_run(ds, rows, out, step, buffer, convert=None):
     """Sorted ``rows`` (one run) of ``ds`` into ``out``, one window of file rows (aligned on
-    multiples of ``step``: whole chunks) at a time through ``buffer``."""
+    multiples of ``step``: whole chunks) at a time through ``buffer``; ``convert`` as in
+    :func:`_read_rows`."""
     lo, hi = int(rows[0]), int(rows[-1]) + 1
     i = 0
-    for start in range(lo - lo % step, hi, step):
-        w0, w1 = max(start, lo), min(start + step, hi)
+    for w0, w1 in _windows(lo, hi, step):
         j = int(np.searchsorted(rows, w1))
         if j == i:
             continue
@@ -199,6 +262,8 @@ def _read_run(ds, rows, out, step, buffer):
             np.take(window, rows[i:j] - w0, axis=0, out=out[i:j], mode="clip")
         else:
             out[i:j] = window[rows[i:j] - w0]
+        if convert is not None:
+            convert(out[i:j])
         i = j
 
 
@@ -311,6 +376,7 @@ class HiSSCube:
         self._chunk_rows = {}  # h5py looks the layout up anew at every call
         self._checked = {}
         self._dtypes = {}
+        self._direct = {}  # per dataset: whether _read_chunks can read it
         try:
             # A chunk cache of 4 MiB per dataset (HDF5's default: 1 MiB) holds a few of our
             # ~1 MiB chunks, so batches that end and start inside one chunk read it once.
@@ -447,12 +513,16 @@ class HiSSCube:
             )
         return ds
 
-    def _read(self, name, index, expected_tail):
+    def _read(self, name, index, expected_tail, convert=None):
+        """``(float32 values, sorted rows, inverse, scalar)`` of ``index`` (see
+        :func:`_index_rows`), with ``convert`` applied as they are read (see
+        :func:`_read_rows`)."""
         ds = self._checked.get(name)
         if ds is None:  # check the layout once, not at every batch
             ds = self._checked[name] = self._array(name, expected_tail)
             self._chunk_rows[name] = ds.chunks[0] if ds.chunks else 64
             self._dtypes[name] = ds.dtype
+            self._direct[name] = _direct_chunks(ds)
         gap, dtype = self._chunk_rows[name], self._dtypes[name]
         # A batch of distinct rows in any order (not a reference cube, whose repairs need the
         # sorted rows): read in file order, each row written straight to its place.
@@ -462,10 +532,15 @@ class HiSSCube:
             if shuffled is not None:
                 rows = shuffled[0]
                 out = _read_rows(ds, rows, gap, dest=shuffled[1], dtype=dtype)
-                return out.astype(np.float32, copy=False), index, None, False
+                out = out.astype(np.float32, copy=False)
+                if convert is not None:  # a batch: small, still in the cache
+                    convert(out)
+                return out, index, None, False
             rows, inverse, scalar = _index_rows(index, self.n_objects)
             # float32 from the start: another stored dtype is cast window by window.
-            out = _read_rows(ds, rows, gap, dtype=np.float32)
+            out = _read_rows(
+                ds, rows, gap, dtype=np.float32, convert=convert, direct=self._direct[name]
+            )
         except (OSError, RuntimeError) as exc:
             raise self._read_error(name, exc, rows) from exc
         if inverse is not None:
@@ -688,13 +763,31 @@ class HiSSCube:
         ndarray of float32, shape (n, 5, S, S)
             Bands always in the order u, g, r, i, z; an int ``index`` drops the first axis.
         """
+        return self._read_images(index, zoom)
+
+    def _read_images(self, index, zoom, convert=None):
+        """:meth:`read_images`, then ``convert`` (in place, see :func:`_read_rows`)."""
         self._check_zoom(zoom)
         s = CUTOUT_SIZES[zoom]
-        images, rows, inverse, scalar = self._read(self._image_name(zoom), index, (5, s, s))
+        fused = self._fused(zoom, convert)
+        images, rows, inverse, scalar = self._read(self._image_name(zoom), index, (5, s, s), fused)
         images = self._apply_bands(images, zoom, rows, inverse, scalar)
         if self.is_reference:
             images = self._restack_multi_frame(images, zoom, rows, inverse, scalar)
+        if convert is not None and fused is None:
+            convert(images)  # this read's own array (permuted or restacked: a new one)
         return images
+
+    def _fused(self, zoom, convert):
+        """``convert`` where it may run on cutouts as they are read: their stored bands are
+        u, g, r, i, z for every object and nothing restacks them (a cube of ours), so what is
+        read is what is returned; else None (``convert`` then runs on the result)."""
+        if convert is None or self.is_reference:
+            return None
+        if zoom not in self._band_perm:
+            self._band_permutation(zoom, np.arange(0))  # resolves and caches the order
+        stored = self._band_perm[zoom]
+        return convert if stored.ndim == 1 and (stored == np.arange(5)).all() else None
 
     def read_image_errors(self, index=None, zoom=0):
         """1-sigma errors of the image cutouts (same shape and band order as the images).
@@ -718,13 +811,21 @@ class HiSSCube:
             1-sigma errors in the units of :meth:`read_images`, bands in the order u, g, r,
             i, z; NaN where a reference-built cube's errors cannot be recovered.
         """
+        return self._read_image_errors(index, zoom)
+
+    def _read_image_errors(self, index, zoom, convert=None):
+        """:meth:`read_image_errors`, then ``convert`` (in place, see :func:`_read_rows`)."""
         self._check_zoom(zoom)
         s = CUTOUT_SIZES[zoom]
         if not self.is_reference:
+            fused = self._fused(zoom, convert)
             errors, rows, inverse, scalar = self._read(
-                f"dense_cube/{zoom}/ml_image/errors", index, (5, s, s)
+                f"dense_cube/{zoom}/ml_image/errors", index, (5, s, s), fused
             )
-            return self._apply_bands(errors, zoom, rows, inverse, scalar)
+            errors = self._apply_bands(errors, zoom, rows, inverse, scalar)
+            if convert is not None and fused is None:
+                convert(errors)
+            return errors
         rows, inverse, scalar = _index_rows(index, self.n_objects)
         out = np.empty((rows.size, 5, s, s), dtype=np.float32)
         missing = 0
@@ -744,7 +845,10 @@ class HiSSCube:
             )
         if inverse is not None:
             out = out[inverse]
-        return out[0] if scalar else out
+        out = out[0] if scalar else out
+        if convert is not None:
+            convert(out)
+        return out
 
     def _recover_from_refs(self, t, zoom):
         """Restack object ``t``'s cutouts from the frames, in ugriz order.
@@ -912,11 +1016,17 @@ class HiSSCube:
         ndarray of float32, shape (n, L)
             The flux f_lambda in erg s^-1 cm^-2 A^-1 (observed frame); masked pixels are NaN.
         """
+        return self._read_spectra(index, level)
+
+    def _read_spectra(self, index, level, convert=None):
+        """:meth:`read_spectra` with ``convert`` applied as they are read (see
+        :func:`_read_rows`)."""
         self._check_zoom(level, "level")
         out, *_ = self._read(
             f"dense_cube/{level}/ml_spectrum/spectral_1d_cube_zoom_{level}",
             index,
             (n_wavelength(level),),
+            convert,
         )
         return out
 
@@ -938,12 +1048,13 @@ class HiSSCube:
         """
         return self._read_spectrum_errors(index, level)
 
-    def _read_spectrum_errors(self, index, level, flux=None):
+    def _read_spectrum_errors(self, index, level, flux=None, convert=None):
         """:meth:`read_spectrum_errors`; ``flux``, the spectra of the same ``index`` already
-        read (in any unit), spares reading them again."""
+        read (in any unit), spares reading them again; ``convert`` as in :meth:`_read_spectra`
+        (it keeps zeros and NaN, so the masking below sees the same pixels)."""
         self._check_zoom(level, "level")
         err, *_ = self._read(
-            f"dense_cube/{level}/ml_spectrum/errors", index, (n_wavelength(level),)
+            f"dense_cube/{level}/ml_spectrum/errors", index, (n_wavelength(level),), convert
         )
         if flux is None:
             flux = self.read_spectra(index, level)
@@ -1225,6 +1336,7 @@ class HiSSCube:
             table = self._read_table(MERGED_LABEL_KEY, "the label table")
             self._check_label_columns(table)
             return table
+        self._frame_warned = True
         warnings.warn(
             f"{self.path} has no label table /{MERGED_LABEL_KEY}: labels are missing",
             stacklevel=3,
@@ -1266,6 +1378,7 @@ class HiSSCube:
                 )
         absent = [col for col in ("AVG", "FLAG") if col not in table]
         if absent:
+            self._frame_warned = True
             warnings.warn(
                 f"{where} has no column {', '.join(absent)}: those labels are missing",
                 stacklevel=4,
@@ -1291,13 +1404,47 @@ class HiSSCube:
             ``RangeIndex``.
         """
         rows, inverse, _ = _index_rows(index, self.n_objects)
-        frame = self._all_frame.iloc[rows]
-        if inverse is not None:
-            frame = frame.iloc[inverse]
-        return frame.reset_index(drop=True)
+        # A take: a new table (the whole frame is shared with other loads), several times
+        # faster than DataFrame.copy for its text columns; its index is set without a copy.
+        frame = self._all_frame.iloc[rows if inverse is None else rows[inverse]]
+        frame.index = pd.RangeIndex(len(frame))
+        return frame
+
+    def _frame_key(self):
+        """What identifies this file's contents for the frame cache: its path, device, inode,
+        size, modification and change times (nanoseconds), and the label policy."""
+        st = os.stat(self.path)
+        return (
+            os.path.realpath(self.path),
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            self.label_policy,
+        )
 
     @cached_property
     def _all_frame(self):
+        """Every object's frame: shared through ``_FRAMES`` by every handle on the same file
+        (read-only: :meth:`read_frame` returns copies); a build that warned (missing labels)
+        is not kept, so that every load of such a file warns."""
+        key = self._frame_key()
+        with _FRAMES_LOCK:
+            frame = _FRAMES.get(key)
+            if frame is not None:
+                _FRAMES.move_to_end(key)
+                return frame
+        self._frame_warned = False
+        frame = self._build_frame()
+        if not self._frame_warned:
+            with _FRAMES_LOCK:
+                _FRAMES[key] = frame
+                while len(_FRAMES) > _FRAMES_KEPT:
+                    _FRAMES.popitem(last=False)
+        return frame
+
+    def _build_frame(self):
         table = self._spectrum_table()
         links = self._spectrum_rows  # rows checked: none negative
         beyond = links["spectrum"].to_numpy() >= len(table)
@@ -1337,8 +1484,8 @@ class HiSSCube:
             for col in extra.columns:
                 values = extra[col]
                 if values.dtype == object:
-                    values = values.map(lambda v: v.decode() if isinstance(v, bytes) else v)
-                frame[col] = values.to_numpy()
+                    values = _per_distinct(values, _utf8)
+                frame[col] = np.asarray(values)
         for col in ("PLATEID", "MJD", "FIBERID"):
             if col in frame:
                 # Integers where every value is one; an inf or 1e300 stays a float, to be
@@ -1352,12 +1499,44 @@ class HiSSCube:
         return frame
 
 
-def _decode(series):
-    if series.dtype == object:
-        return series.map(
-            lambda v: v.decode("utf-8", "replace").strip() if isinstance(v, bytes) else v
-        )
-    return series
+def _per_distinct(values, fn):
+    """``[fn(v) for v in values]`` as an object array, calling ``fn`` once per distinct text
+    value: text columns repeat a few labels over every row (CLASS, object types), and a Python
+    call per row was most of the time it took to build a frame.
+
+    Only bytes and str are shared: factorize also merges values that compare equal across
+    types (1, 1.0, True) and all missing values (None, NaN), whose results may differ, so those
+    (and unhashable values) go through ``fn`` one by one.
+    """
+    values = np.asarray(values, dtype=object)
+    try:
+        codes, uniques = pd.factorize(values)
+    except TypeError:  # unhashable values
+        codes, uniques = np.full(len(values), -1), np.empty(0, dtype=object)
+    text = np.array([type(u) in (bytes, str) for u in uniques] + [False])  # [-1]: missing
+    results = np.empty(len(uniques) + 1, dtype=object)
+    results[:] = [fn(u) if shared else None for u, shared in zip(uniques, text)] + [None]
+    out = results[codes]
+    for i in np.flatnonzero(~text[codes]):
+        out[i] = fn(values[i])
+    return out
+
+
+def _utf8(value):
+    """Text of a per-object table's value (UTF-8 bytes); anything else as it is."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _object_type(value, kinds=("quasar", "galaxy", "star")):
+    """The object type that a CLASS (or TARGETTYPE) value starts with: "QSO", "GALAXY" or
+    "STAR" (bytes as stripped UTF-8, any case); "unknown" for anything else, missing too."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace").strip()
+    text = str(value).upper() if isinstance(value, str) or not pd.isna(value) else ""
+    for kind, prefix in zip(kinds, ("QSO", "GALAXY", "STAR")):
+        if text.startswith(prefix):
+            return kind
+    return "unknown"
 
 
 def _normalise_spectrum_columns(spec):
@@ -1397,22 +1576,11 @@ def _normalise_spectrum_columns(spec):
         if col not in spec:
             spec[col] = np.nan
     if "CLASS" in spec:
-        kind = _decode(spec["CLASS"]).astype(str).str.upper()
-        spec["object_type"] = np.select(
-            [
-                kind.str.startswith("QSO"),
-                kind.str.startswith("GALAXY"),
-                kind.str.startswith("STAR"),
-            ],
-            ["quasar", "galaxy", "star"],
-            "unknown",
-        )
-    elif "TARGETTYPE" in spec:
-        kind = _decode(spec["TARGETTYPE"]).astype(str).str.upper()
-        spec["object_type"] = np.where(
-            kind.str.startswith("QSO"), "quasar",
-            np.where(kind.str.startswith("GALAXY"), "galaxy", "unknown"),
-        )  # fmt: skip
+        spec["object_type"] = _per_distinct(spec["CLASS"], _object_type).astype(str)
+    elif "TARGETTYPE" in spec:  # no stars among the target types
+        spec["object_type"] = _per_distinct(
+            spec["TARGETTYPE"], lambda v: _object_type(v, ("quasar", "galaxy"))
+        ).astype(str)
     return spec
 
 
@@ -1420,18 +1588,21 @@ def _ivar_labels(spec, n_objects):
     """Decision of hisscube-layout.md section 11: inverse-variance mean over FLAG=0 spectra."""
     # Use the spectra with the object's best (smallest) flag: its FLAG=0 spectra when it has
     # any, so flagged repeats never leak into a reliable label; otherwise the least-flagged.
-    best = spec.groupby("object")["FLAG"].transform("min")
-    flag0 = spec[(spec["FLAG"] == best) & spec["AVG"].notna()]
+    flag = spec.groupby("object")["FLAG"].min()  # 0 if any spectrum has FLAG 0, else smallest
+    best = flag.reindex(spec["object"]).to_numpy()
+    flag0 = spec[(spec["FLAG"].to_numpy() == best) & spec["AVG"].notna().to_numpy()]
     half = (flag0["P84"] - flag0["P16"]) / 2
     # A spectrum without a usable width (none, zero or infinite) counts with the median
     # weight of the others: an infinite P84 must not weigh its label to nothing.
     w = 1.0 / half.where((half > 0) & np.isfinite(half)) ** 2
     w = w.fillna(w.median() if w.notna().any() else 1.0)
-    out = pd.DataFrame(index=pd.RangeIndex(n_objects))
+    # Every column's sums in one groupby (the same summation per column as one at a time).
+    parts = {}
     for col in _LABEL_COLUMNS:
-        num = (flag0[col] * w).groupby(flag0["object"]).sum(min_count=1)
-        den = (w.where(flag0[col].notna())).groupby(flag0["object"]).sum(min_count=1)
-        out[col] = (num / den).reindex(out.index)
-    flag = spec.groupby("object")["FLAG"].min()  # 0 if any spectrum has FLAG 0, else smallest
-    out["FLAG"] = flag.reindex(out.index)
-    return out
+        parts[f"num {col}"] = flag0[col] * w
+        parts[f"den {col}"] = w.where(flag0[col].notna())
+    sums = pd.DataFrame(parts).groupby(flag0["object"]).sum(min_count=1)
+    index = pd.RangeIndex(n_objects)
+    out = {col: (sums[f"num {col}"] / sums[f"den {col}"]).reindex(index) for col in _LABEL_COLUMNS}
+    out["FLAG"] = flag.reindex(index)
+    return pd.DataFrame(out, index=index)

@@ -60,6 +60,27 @@ _PER_NMGY32 = np.array([IMAGE_UNIT_PER_NMGY[b] for b in BAND_NAMES], dtype=np.fl
 _SPECTRUM_SDSS_SCALE32 = np.float32(_SPECTRUM_SDSS_SCALE)
 
 
+def _image_to_sdss(values, out=None):
+    np.divide(values, _PER_NMGY32[:, None, None], out=values if out is None else out)
+
+
+def _spectrum_to_sdss(values, out=None):
+    np.multiply(values, _SPECTRUM_SDSS_SCALE32, out=values if out is None else out)
+
+
+#: The change to SDSS units of each array a load returns: ``convert(values, out=None)`` writes
+#: the converted float32 ``values`` (images and their errors with the bands on axis -3 in u,
+#: g, r, i, z order) into ``out``, by default in place. The readers apply these to each chunk
+#: as it is read (``load_hisscube``) or to a whole batch (:func:`to_sdss_units`): the same
+#: operation either way, so the values are identical.
+SDSS_UNITS = {
+    "image": _image_to_sdss,
+    "image_error": _image_to_sdss,
+    "spectrum": _spectrum_to_sdss,
+    "spectrum_error": _spectrum_to_sdss,
+}
+
+
 def to_sdss_units(arrays):
     """Cube values to nanomaggies (images) and 1e-17 erg/s/cm2/A (spectra), in place.
 
@@ -68,14 +89,9 @@ def to_sdss_units(arrays):
     rounding of the float64 arithmetic it replaces (``x / per_nmgy``, ``x * 1e17``, rounded to
     float32): at most one unit in the last place apart, NaN and infinities unchanged.
     """
-    for key in ("image", "image_error"):
+    for key, convert in SDSS_UNITS.items():
         if key in arrays:
-            a = arrays[key]
-            np.divide(a, _PER_NMGY32[:, None, None], out=a)
-    for key in ("spectrum", "spectrum_error"):
-        if key in arrays:
-            a = arrays[key]
-            np.multiply(a, _SPECTRUM_SDSS_SCALE32, out=a)
+            convert(arrays[key])
 
 
 #: The largest float32: a label beyond it (1e300) cannot reach a float32 model intact.
@@ -161,12 +177,16 @@ def check_target(cube, frame, keep, target, flag):
     infinite, beyond float32, outside +-LOG_SFR_LIMIT for a log SFR, or (with a FLAG
     selection) missing for every object. The error names the file, the column and the first
     objects with their label-table rows."""
-    values = pd.to_numeric(frame[target], errors="coerce")
-    if (values.isna() & frame[target].notna()).any():
-        raise ValueError(
-            f"{cube.path}: target {target!r} is not numeric (dtype {frame[target].dtype})"
-        )
-    y = values.to_numpy(np.float64)[keep]
+    column = frame[target]
+    if column.dtype.kind in "fiu":  # already numbers: nothing to coerce (the usual case)
+        y = column.to_numpy(np.float64)[keep]
+    else:
+        values = pd.to_numeric(column, errors="coerce")
+        if (values.isna() & column.notna()).any():
+            raise ValueError(
+                f"{cube.path}: target {target!r} is not numeric (dtype {column.dtype})"
+            )
+        y = values.to_numpy(np.float64)[keep]
     limit = LOG_SFR_LIMIT if _is_log_sfr(target) else _FLOAT32_MAX
     with np.errstate(invalid="ignore"):
         bad = np.abs(y) > limit  # inf and 1e300 too; NaN is False
@@ -244,7 +264,7 @@ def select_objects(
     """
     cube._check_zoom(image_zoom, "image_zoom")
     cube._check_zoom(spectrum_zoom, "spectrum_zoom")
-    frame = cube.read_frame()
+    frame = cube._all_frame  # read only here: the selected rows below are a copy
     if target not in frame.columns:
         raise KeyError(
             f"target {target!r} is not a column of {cube.path}; available: "
@@ -258,7 +278,8 @@ def select_objects(
     if index is not None:
         rows = rows[np.asarray(index)]
     y = check_target(cube, frame, rows, target, flag)  # before any array is read
-    selected = frame.iloc[rows].reset_index(drop=True)
+    selected = frame.iloc[rows]  # a take: a new table, whose index is set without a copy
+    selected.index = pd.RangeIndex(len(selected))
 
     def column(name):
         if name in selected:
