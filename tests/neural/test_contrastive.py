@@ -83,7 +83,7 @@ def test_fit_predict_transform_and_embed():
 
     params = est.get_params()
     assert params["finetune"] == "full" and params["temperature"] == 0.07
-    assert params["head_input"] == "encoder" and params["encoder_lr_ratio"] == 1.0
+    assert params["head_input"] == "encoder" and params["encoder_lr_ratio"] == 0.3
     assert params["pretrained"] is None
     assert clone(est).set_params(finetune="probe").get_params()["finetune"] == "probe"
 
@@ -392,7 +392,8 @@ def test_encoder_lr_ratio_slows_the_pretrained_encoders_only_when_fine_tuning():
 def test_pretraining_has_its_own_learning_rate():
     """pretrain_lr drives stage 1 only; lr stays the head's (InfoNCE needs the lower rate)."""
     X, y = _paired()
-    model = ContrastiveRegressor(**dict(FAST, lr=2e-3, pretrain_lr=5e-4)).fit(X, y)
+    params = dict(FAST, lr=2e-3, pretrain_lr=5e-4, encoder_lr_ratio=1.0)
+    model = ContrastiveRegressor(**params).fit(X, y)
     pretrain_rates = {g["lr"] for g in model.pretrain_net_.optimizer_.param_groups}
     head_rates = {g["lr"] for g in model.net_.optimizer_.param_groups}
     assert pretrain_rates == {5e-4}
