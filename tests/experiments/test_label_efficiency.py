@@ -9,7 +9,7 @@ from sklearn_sfr.datasets import load_hisscube
 from sklearn_sfr.experiments._report import summary_table
 from sklearn_sfr.experiments.studies import REGISTRY
 from sklearn_sfr.experiments.studies import label_efficiency as study_module
-from sklearn_sfr.experiments.studies._base import Comparisons
+from sklearn_sfr.experiments.studies._base import Comparisons, _labels
 from sklearn_sfr.experiments.studies.label_efficiency import (
     MODELS,
     STUDY,
@@ -204,3 +204,7 @@ def test_the_shared_pretraining_is_recorded_once(synthetic_cube):
     assert set(fits["stage"]) == {"regression"}
     # Two contrastive models on three subsets (25 % twice, 100 % once), one epoch each.
     assert len(fits.groupby(["model", "fraction", "subset"])) == 6
+    # Its panel in the report is named after it, not after a fraction it has none of.
+    names = set(_labels(frame, STUDY.keys))
+    assert study_module.PRETRAINING in names
+    assert "contrastive (probe) / 0.25" in names

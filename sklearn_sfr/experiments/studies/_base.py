@@ -292,7 +292,10 @@ def _labels(history, keys):
     label = history["model"].astype(str)
     for key in keys:
         if key != "model" and (history.groupby("model")[key].nunique() > 1).any():
-            label = label + " / " + history[key].astype(str)
+            # A row without a value (the label-efficiency study's shared pretraining belongs
+            # to no fraction) keeps the model's name alone.
+            values = history[key]
+            label = label.where(values.isna(), label + " / " + values.astype(str))
     return label
 
 

@@ -21,7 +21,7 @@ MODELS = {
 }
 
 #: The name under which the training history keeps the shared pretraining (one panel).
-PRETRAINING = "contrastive (shared pretraining)"
+PRETRAINING = "shared contrastive"
 
 #: The models trained from the labels alone, that pretraining should beat.
 REFERENCES = ("fusion (scratch)", "tree-lines")
