@@ -46,8 +46,9 @@ from sklearn_sfr.experiments import make_model, study_split
 from sklearn_sfr.metrics import paired_difference
 from sklearn_sfr.neural import ContrastiveRegressor, FusionRegressor
 
-#: Head settings: name -> ContrastiveRegressor parameters of stage 2 (``-lr<r>`` adds an
-#: encoder learning-rate ratio, e.g. ``full-encoder-lr0.1``).
+#: Head settings: name -> ContrastiveRegressor parameters of stage 2 (``-lr<r>`` sets the
+#: encoder learning-rate ratio, e.g. ``full-encoder-lr0.1``; without it, the estimator's
+#: default).
 HEADS = {
     "probe-projection": {"finetune": "probe", "head_input": "projection"},
     "probe-encoder": {"finetune": "probe", "head_input": "encoder"},
@@ -60,7 +61,7 @@ def _head_params(name):
     base, _, ratio = name.partition("-lr")
     if base not in HEADS:
         raise SystemExit(f"unknown head {name!r}; choose from {sorted(HEADS)} (+ -lr<ratio>)")
-    return {**HEADS[base], "encoder_lr_ratio": float(ratio) if ratio else 1.0}
+    return {**HEADS[base], **({"encoder_lr_ratio": float(ratio)} if ratio else {})}
 
 
 def _data(args):
