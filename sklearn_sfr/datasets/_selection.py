@@ -178,15 +178,14 @@ def check_target(cube, frame, keep, target, flag):
     selection) missing for every object. The error names the file, the column and the first
     objects with their label-table rows."""
     column = frame[target]
-    if column.dtype.kind in "fiu":  # already numbers: nothing to coerce (the usual case)
-        y = column.to_numpy(np.float64)[keep]
-    else:
+    if column.dtype.kind not in "fiu":  # numbers need no coercion (the usual case)
         values = pd.to_numeric(column, errors="coerce")
         if (values.isna() & column.notna()).any():
             raise ValueError(
                 f"{cube.path}: target {target!r} is not numeric (dtype {column.dtype})"
             )
-        y = values.to_numpy(np.float64)[keep]
+        column = values
+    y = column.to_numpy(np.float64)[keep]
     limit = LOG_SFR_LIMIT if _is_log_sfr(target) else _FLOAT32_MAX
     with np.errstate(invalid="ignore"):
         bad = np.abs(y) > limit  # inf and 1e300 too; NaN is False
@@ -264,7 +263,7 @@ def select_objects(
     """
     cube._check_zoom(image_zoom, "image_zoom")
     cube._check_zoom(spectrum_zoom, "spectrum_zoom")
-    frame = cube._all_frame  # read only here: the selected rows below are a copy
+    frame = cube._all_frame  # read only here: read_frame copies the selected rows below
     if target not in frame.columns:
         raise KeyError(
             f"target {target!r} is not a column of {cube.path}; available: "
@@ -278,8 +277,7 @@ def select_objects(
     if index is not None:
         rows = rows[np.asarray(index)]
     y = check_target(cube, frame, rows, target, flag)  # before any array is read
-    selected = frame.iloc[rows]  # a take: a new table, whose index is set without a copy
-    selected.index = pd.RangeIndex(len(selected))
+    selected = cube.read_frame(rows)
 
     def column(name):
         if name in selected:
