@@ -768,15 +768,22 @@ class HiSSCube:
     def _read_images(self, index, zoom, convert=None):
         """:meth:`read_images`, then ``convert`` (in place, see :func:`_read_rows`)."""
         self._check_zoom(zoom)
+        return self._read_banded(self._image_name(zoom), index, zoom, convert, self.is_reference)
+
+    def _read_banded(self, name, index, zoom, convert, restack=False):
+        """Cutouts of dataset ``name`` (images or their errors) in u, g, r, i, z order, each
+        object's multi-frame stack rebuilt where ``restack`` (a reference-built cube's
+        images), then ``convert``: while they are read where :meth:`_fused` allows, else on
+        the result, this read's own array (permuted or restacked: a new one)."""
         s = CUTOUT_SIZES[zoom]
         fused = self._fused(zoom, convert)
-        images, rows, inverse, scalar = self._read(self._image_name(zoom), index, (5, s, s), fused)
-        images = self._apply_bands(images, zoom, rows, inverse, scalar)
-        if self.is_reference:
-            images = self._restack_multi_frame(images, zoom, rows, inverse, scalar)
+        out, rows, inverse, scalar = self._read(name, index, (5, s, s), fused)
+        out = self._apply_bands(out, zoom, rows, inverse, scalar)
+        if restack:
+            out = self._restack_multi_frame(out, zoom, rows, inverse, scalar)
         if convert is not None and fused is None:
-            convert(images)  # this read's own array (permuted or restacked: a new one)
-        return images
+            convert(out)
+        return out
 
     def _fused(self, zoom, convert):
         """``convert`` where it may run on cutouts as they are read: their stored bands are
@@ -818,14 +825,7 @@ class HiSSCube:
         self._check_zoom(zoom)
         s = CUTOUT_SIZES[zoom]
         if not self.is_reference:
-            fused = self._fused(zoom, convert)
-            errors, rows, inverse, scalar = self._read(
-                f"dense_cube/{zoom}/ml_image/errors", index, (5, s, s), fused
-            )
-            errors = self._apply_bands(errors, zoom, rows, inverse, scalar)
-            if convert is not None and fused is None:
-                convert(errors)
-            return errors
+            return self._read_banded(f"dense_cube/{zoom}/ml_image/errors", index, zoom, convert)
         rows, inverse, scalar = _index_rows(index, self.n_objects)
         out = np.empty((rows.size, 5, s, s), dtype=np.float32)
         missing = 0

@@ -218,12 +218,18 @@ class _WeightedNet(_GuardedNet):
         device is the CPU, the network has no batch-dependent layer and a batch's activations
         would exceed the budget, measured once per input shape on two rows."""
         n = len(next(iter(Xi.values())))
-        if torch.device(self.device).type != "cpu" or any(
-            _is_batch_dependent(m) for m in self.module_.modules()
-        ):
+        if torch.device(self.device).type != "cpu":
             return n
-        # A cache, not saved with the model: activation bytes per row by the inputs' shapes.
+        # A cache, not saved with the model: activation bytes per row by the inputs' shapes,
+        # and whether the module has a batch-dependent layer (looked up once per module, not
+        # once per batch).
         cache = vars(self).setdefault("_row_bytes", {})
+        module, dependent = cache.get("batch_dependent", (None, False))
+        if module is not self.module_:
+            dependent = any(_is_batch_dependent(m) for m in self.module_.modules())
+            cache["batch_dependent"] = (self.module_, dependent)
+        if dependent:
+            return n
         key = tuple((k, tuple(v.shape[1:])) for k, v in Xi.items())
         if key not in cache:
             with torch.enable_grad():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._results import _axes, _check_frame, _check_noise_floor
+from ._results import _axes, _check_frame, _check_noise_floor, _draw_noise_floor
 
 #: The factor between neighbouring models' positions at one fraction.
 _DODGE = 1.04
@@ -90,9 +90,7 @@ def plot_label_efficiency(
             err = np.vstack([y - low, high - y])
             ax.errorbar(x, y, yerr=np.where(np.isfinite(err), err, 0.0), fmt="none",
                         ecolor=line.get_color(), capsize=3)  # fmt: skip
-    if noise_floor is not None:
-        ax.axhline(noise_floor, color="0.4", linestyle="--", linewidth=1,
-                   label=f"noise floor {noise_floor:.3f}")  # fmt: skip
+    _draw_noise_floor(ax, noise_floor)
     ax.set_xscale("log")
     ticks = sorted(set(fractions))
     ax.set_xticks(ticks, [f"{100 * t:g} %" for t in ticks])

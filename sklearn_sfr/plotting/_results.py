@@ -73,6 +73,15 @@ def _check_noise_floor(noise_floor):
     return value
 
 
+def _draw_noise_floor(ax, noise_floor, vertical=False):
+    """The noise floor as every results plot draws it: a dashed line labelled with its value
+    (horizontal over an RMSE axis, ``vertical`` over a horizontal one); nothing for None."""
+    if noise_floor is None:
+        return
+    line = ax.axvline if vertical else ax.axhline
+    line(noise_floor, color="black", ls="--", lw=1.0, label=f"noise floor ({noise_floor:.3f})")
+
+
 def _check_frame(frame, columns, numeric=()):
     """``frame`` as a DataFrame holding ``columns``; those in ``numeric`` must be numeric."""
     import pandas as pd
@@ -958,10 +967,7 @@ def plot_pareto(
         drawstyle="steps-post",
         zorder=1,
     )
-    if noise_floor is not None:
-        ax.axhline(
-            noise_floor, color="black", ls="--", lw=1.0, label=f"noise floor ({noise_floor:.3f})"
-        )
+    _draw_noise_floor(ax, noise_floor)
     ax.set_xlabel(_column_label(cost))
     ax.set_ylabel(_column_label(value))
     ax.margins(x=0.08, y=0.1)
@@ -1096,10 +1102,7 @@ def plot_model_comparison(
             ha="center",
             fontsize="x-small",
         )
-    if noise_floor is not None:
-        ax.axvline(
-            noise_floor, color="black", ls="--", lw=1.0, label=f"noise floor ({noise_floor:.3f})"
-        )
+    _draw_noise_floor(ax, noise_floor, vertical=True)
     ax.set_yticks(positions, list(stats.index))
     ax.set_ylim(len(stats) - 0.4, -0.6)  # best at the top
     ax.set_xlabel(_column_label(value))
