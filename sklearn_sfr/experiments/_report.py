@@ -91,8 +91,11 @@ def summary_table(scores, keys=("model",), predictions=None):
         # spread, apart from the test sample's).
         group = table.groupby(keys, sort=False)
         spread = group["rmse"].std(ddof=1).rename("rmse_training_std")
+        # Each configuration's own count: a study may repeat some more than others (the
+        # label subsets of a small fraction, one subset of the whole pool).
+        repeats = group.size()
         table = group.mean(numeric_only=True).join(spread).reset_index()
-        table.insert(len(keys), "repeats", int(test["repeat"].nunique()))
+        table.insert(len(keys), "repeats", repeats.to_numpy())
     cv = scores[scores["split"] == "cv"]
     if not cv.empty:
         folds = cv.groupby(keys, sort=False)["rmse"].agg(cv_rmse_mean="mean", cv_rmse_std="std")

@@ -7,11 +7,12 @@
    belongs to which image in a batch (the symmetric InfoNCE loss of CLIP, with a learnable
    temperature). Labels are not needed, so every row of ``X`` takes part: FLAG 0, 1 and 2,
    labelled or not.
-2. **Regression** (``net_``): an MLP head reads the joint embedding (both normalised
-   projections or both encoder embeddings, concatenated) and is trained on the rows with a
+2. **Regression** (``net_``): a head reads the joint embedding (both normalised
+   projections or both encoder embeddings, concatenated) and learns from the rows with a
    trusted label only (a finite ``y`` and, where ``X`` tells each object's MPA-JHU FLAG,
-   FLAG=0), with the encoders either frozen (``finetune="probe"``) or trained with it
-   (``finetune="full"``).
+   FLAG=0). It starts as a ridge fit of those labels (``head="ridge"``), which a probe keeps
+   (``finetune="probe"``, the encoders frozen) and fine-tuning trains on from, encoders
+   included (``finetune="full"``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,14 @@ from ._estimators import _DOC_ATTRS, _DOC_PARAMS, _n_samples, _NeuralRegressor
 from ._inputs import InputScaler
 from ._lazy import HiSSCubeDataset
 from ._losses import make_criterion, n_outputs_for
-from ._modules import ImageEncoder, SpectrumEncoder, _check_input, _mlp_head, append_scalars
+from ._modules import (
+    ImageEncoder,
+    LinearPlusMLPHead,
+    SpectrumEncoder,
+    _check_input,
+    _mlp_head,
+    append_scalars,
+)
 from ._targets import check_regression_target, check_sample_weight, standardise_target
 
 #: Range of the learnable temperature (CLIP clamps its logit scale at 100, i.e. T >= 0.01).
@@ -53,6 +61,16 @@ _FINETUNES = ("probe", "full")
 
 #: What the regression head may read (:meth:`ContrastiveNet.features`).
 HEAD_INPUTS = ("projection", "encoder")
+
+#: How the regression head starts (:meth:`ContrastiveNet.reset_head`, ``head``).
+HEADS = ("ridge", "mlp")
+
+#: Ridge penalties the linear head's least-squares fit chooses from (by efficient
+#: leave-one-out, :class:`~sklearn.linear_model.RidgeCV`), on standardised inputs and target.
+_RIDGE_ALPHAS = np.logspace(-3, 5, 33)
+
+#: Fewer labelled rows than this leave nothing to choose the penalty by: it is then 1.
+_MIN_LEAVE_ONE_OUT = 3
 
 #: The parts of a :class:`ContrastiveNet` that pretraining trains (``encoder_lr_ratio``).
 _ENCODER_PARTS = ("image_encoder", "spectrum_encoder", "image_projection", "spectrum_projection")
@@ -163,7 +181,7 @@ class ContrastiveNet(nn.Module):
         self.output = "projections"
         self.frozen = False
 
-    def reset_head(self, head_input="projection"):
+    def reset_head(self, head_input="projection", head="mlp"):
         """A freshly initialised regression head reading ``head_input`` (see :meth:`features`).
 
         Stage 2 of :class:`ContrastiveRegressor` calls it on its copy of the pretrained
@@ -173,6 +191,9 @@ class ContrastiveNet(nn.Module):
         ----------
         head_input : {"projection", "encoder"}, default="projection"
             What the new head reads (see :meth:`features`).
+        head : {"mlp", "ridge"}, default="mlp"
+            An MLP (linear, GELU, dropout, linear), or a :class:`LinearPlusMLPHead`, whose
+            linear part :class:`ContrastiveRegressor` sets to a ridge fit.
 
         Returns
         -------
@@ -180,9 +201,12 @@ class ContrastiveNet(nn.Module):
         """
         if head_input not in HEAD_INPUTS:
             raise ValueError(f"head_input must be one of {HEAD_INPUTS}, got {head_input!r}")
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         self.head_input = head_input
         size = 2 * (self.projection_dim if head_input == "projection" else self.embed_dim)
-        self.head = _mlp_head(size + self.n_scalars, self.embed_dim, self.n_outputs, self.dropout)
+        kind = LinearPlusMLPHead if head == "ridge" else _mlp_head
+        self.head = kind(size + self.n_scalars, self.embed_dim, self.n_outputs, self.dropout)
         # Standardisation of the head's input (see set_head_scaling).
         self.register_buffer("head_shift", torch.zeros(size))
         self.register_buffer("head_scale", torch.ones(size))
@@ -286,6 +310,17 @@ class ContrastiveNet(nn.Module):
         parts = self._projected(encoded) if self.head_input == "projection" else encoded
         return torch.cat([parts["image"], parts["spectrum"]], dim=1)
 
+    def head_features(self, image=None, spectrum=None, scalars=None, **kwargs):
+        """What the regression head reads: :meth:`features` standardised (see
+        :meth:`set_head_scaling`), with the per-object ``scalars`` appended.
+
+        Returns
+        -------
+        Tensor of shape (B, n_features + n_scalars)
+        """
+        joint = (self.features(image, spectrum) - self.head_shift) / self.head_scale
+        return append_scalars(joint, scalars, self.n_scalars)
+
     def embed(self, image=None, spectrum=None, **kwargs):
         """The L2-normalised projections of both modalities.
 
@@ -312,8 +347,7 @@ class ContrastiveNet(nn.Module):
             repeated B times, so that skorch can concatenate outputs batch by batch.
         """
         if self.output == "regression":
-            joint = (self.features(image, spectrum) - self.head_shift) / self.head_scale
-            return self.head(append_scalars(joint, scalars, self.n_scalars))
+            return self.head(self.head_features(image, spectrum, scalars))
         if self.output != "projections":
             raise ValueError(f"output must be 'projections' or 'regression', got {self.output!r}")
         z = self.embed(image, spectrum)
@@ -396,6 +430,53 @@ def _embeddings(net, module, inputs, method="embed"):
     if isinstance(out[0], dict):
         return {k: np.concatenate([o[k] for o in out]).astype(np.float64) for k in out[0]}
     return np.concatenate(out).astype(np.float64)
+
+
+def _fit_linear_head(net, dataset):
+    """Set the linear part of ``net.module_.head`` (a :class:`LinearPlusMLPHead`) to the ridge
+    regression of the standardised target on what the head reads over ``dataset``, the
+    penalty chosen by leave-one-out.
+
+    What the head reads (:meth:`ContrastiveNet.head_features`) is computed in evaluation
+    mode, as at prediction. With two outputs (``loss="gaussian_nll"``) the second, the
+    log-variance, starts constant at the log of the fit's mean squared residual.
+    """
+    from sklearn.linear_model import Ridge, RidgeCV
+
+    module = net.module_
+    inputs, targets, weights = [], [], []
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            for Xi, yi in net.get_iterator(dataset, training=False):
+                h = module.head_features(**to_device(Xi, net.device))
+                inputs.append(h.cpu().double().numpy())
+                targets.append(np.asarray(yi, dtype=np.float64).reshape(len(yi), -1)[:, 0])
+                if "sample_weight" in Xi:
+                    weights.append(np.asarray(Xi["sample_weight"], dtype=np.float64))
+    finally:
+        module.train(was_training)
+    H, t = np.concatenate(inputs), np.concatenate(targets)
+    w = np.concatenate(weights) if weights else None
+    if w is not None:  # the ridge penalty weighs against their sum: only their ratios count
+        w = w / w.mean()
+    ridge = None
+    if len(t) >= _MIN_LEAVE_ONE_OUT:
+        # A degenerate leave-one-out (rows that fit exactly) divides 0 by 0: a NaN score.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ridge = RidgeCV(alphas=_RIDGE_ALPHAS).fit(H, t, sample_weight=w)
+    if ridge is None or not np.isfinite(ridge.best_score_):
+        ridge = Ridge(alpha=1.0).fit(H, t, sample_weight=w)  # too few rows to choose
+    head = module.head.linear
+    with torch.no_grad():
+        head.weight.zero_()
+        head.weight[0].copy_(torch.as_tensor(ridge.coef_, dtype=head.weight.dtype))
+        head.bias[0] = float(ridge.intercept_)
+        if len(head.bias) > 1:
+            residual = np.average((ridge.predict(H) - t) ** 2, weights=w)
+            head.bias[1] = float(np.log(max(residual, 1e-6)))
+    return ridge
 
 
 def _scatter(values, mask):
@@ -501,17 +582,19 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
     L2-normalised, and the symmetric InfoNCE loss teaches them to pick each object's own
     spectrum for its image among the others in the batch, with a learnable temperature (kept
     in [0.01, 1]). This needs no labels, so **every** row of ``X`` is used: FLAG 0, 1 and 2,
-    labelled or not. Stage 2 trains an MLP head on the rows with a trusted label only: a
+    labelled or not. Stage 2 trains a regression head on the rows with a trusted label only: a
     finite ``y`` and, when ``X`` holds each object's MPA-JHU FLAG (``X["flag"]``, which
     :func:`~sklearn_sfr.datasets.load_hisscube` fills, or a :class:`HiSSCubeDataset`'s
     ``flags``), FLAG=0. A flagged object's label is biased, so the head never reads it,
     whatever ``y`` holds for it and whatever ``flag=`` the data were loaded with. The head
     reads the joint embedding, the concatenation of the image and the spectrum projections
     or encoder embeddings (``head_input``), standardised with its mean and spread over those
-    rows as pretrained (normalised projections vary too little for a head to learn from). With
-    ``finetune="probe"`` the encoders are frozen (in evaluation mode, no gradient) and only
-    the head learns; with ``"full"`` the encoders and projections are fine-tuned with the
-    head.
+    rows as pretrained (normalised projections vary too little for a head to learn from), and
+    the per-object scalars (the redshift). By default (``head="ridge"``) the head starts as
+    the ridge regression of the labels on that input, the penalty chosen by leave-one-out.
+    With ``finetune="probe"`` the encoders are frozen and that least-squares fit is the
+    model; with ``"full"`` the encoders, projections and head are then fine-tuned together
+    from it (linear probing, then fine-tuning).
 
     :meth:`transform` returns the joint embedding, so that another regressor (e.g.
     :class:`~sklearn.neighbors.KNeighborsRegressor`) can follow in a pipeline, and
@@ -530,8 +613,9 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         Learning rate of the pretraining (AdamW); ``lr`` is the regression stage's. Lower
         than ``lr`` by default: see Notes.
     finetune : {{"probe", "full"}}, default="full"
-        ``"probe"`` freezes the pretrained encoders and projections while the head trains;
-        ``"full"`` trains them together with the head (the default: see Notes).
+        ``"probe"`` freezes the pretrained encoders and projections (in evaluation mode, no
+        gradient) and only the head learns; ``"full"`` trains them together with the head
+        (the default: see Notes).
     temperature : float, default=0.07
         Initial softmax temperature of the InfoNCE loss (CLIP's value); it is learnt.
         Must be in [0.01, 1].
@@ -541,6 +625,18 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         (``"encoder"``, the default: see Notes). With ``"encoder"`` the regression network
         is that of ``FusionRegressor(fusion="intermediate")`` of the same size, so that
         the two differ only by the pretraining.
+    head : {{"ridge", "mlp"}}, default="ridge"
+        How the head starts. ``"ridge"``: a linear layer set to the ridge regression of the
+        standardised labels on what the head reads
+        (:class:`~sklearn.linear_model.RidgeCV`, the penalty chosen by efficient
+        leave-one-out), plus an MLP branch whose output starts at zero
+        (:class:`~sklearn_sfr.neural._modules.LinearPlusMLPHead`). A probe is then that
+        least-squares fit, in closed form and on every labelled row (no epochs, no
+        validation rows: ``loss`` must be ``"mse"``, or ``"gaussian_nll"``, whose spread
+        is then the fit's residual scatter); fine-tuning starts from it, fitted on the
+        rows it trains on, and the MLP branch learns what a linear map misses (LP-FT,
+        Kumar et al. 2022). ``"mlp"``: an MLP (linear, GELU, dropout, linear) from a
+        random start, trained by gradient in both modes. See Notes.
     encoder_lr_ratio : float in (0, 1], default=0.3
         With ``finetune="full"``, the encoders' and projections' learning rate as a
         fraction of the head's (``lr``), so that fine-tuning keeps more of what pretraining
@@ -582,22 +678,32 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
       validation InfoNCE 1.52 at epoch 56, against 1.93 after 20 epochs; with
       ``encoder_lr_ratio=1`` the fine-tuned RMSE went to 0.851 / 0.717 from 0.844 /
       0.731.
-    - ``encoder_lr_ratio=0.3``: after that pretraining, 0.814 / 0.685 / 0.642
-      dex, against 0.851 / 0.717 / 0.644 at 1 (after 20 epochs: 0.837 / 0.702 at 0.3,
-      0.842 / 0.700 at 0.1, 0.844 / 0.731 at 1).
-    - Full fine-tuning, not a probe: the probe got 0.910 / 0.694, less stable between
-      label subsets (spread 0.090 / 0.021 dex against 0.016 / 0.012).
-    - From scratch, the same network (``FusionRegressor(fusion="intermediate")``) got
-      0.882 / 0.809 / 0.645 and the line-feature tree 0.832 / 0.713 / 0.677; late fusion
-      from scratch 0.631 with every label. Fine-tuned against from scratch: -0.068 dex
-      (95 % interval -0.130 to -0.006) with 88 labels, -0.124 (-0.267 to +0.018: the
-      network from scratch varies between subsets) with 880. Against the tree: -0.018
-      (-0.079 to +0.044) and -0.028 (-0.058 to +0.001). With every label it is 1.7 %
-      above late fusion (+0.011, -0.001 to +0.022).
-    - Another split, other label subsets and another pretraining (seed 1): fine-tuned
-      0.849 / 0.683 / 0.618, from scratch 0.880 / 0.758 / 0.626, the tree 0.818 / 0.703,
-      late fusion 0.617. With 10 % of the labels fine-tuning was the best on both splits;
-      with 1 % it and the tree swap places, both within each other's intervals.
+    - ``encoder_lr_ratio=0.3``: after that pretraining, with the MLP head of before,
+      0.814 / 0.685 / 0.642 dex, against 0.851 / 0.717 / 0.644 at 1 (after 20 epochs:
+      0.837 / 0.702 at 0.3, 0.842 / 0.700 at 0.1, 0.844 / 0.731 at 1).
+    - ``head="ridge"``: with the MLP head (``head="mlp"``), a probe got 0.910 / 0.694 and
+      fine-tuning 0.814 / 0.685 / 0.642. A network head early-stops on a tenth of its few
+      labels (9 objects of 88); least squares on the frozen embedding needs none. With
+      the ridge head, on the same split (ten label subsets at 1 %, three at 10 %), the
+      probe got 0.800 / 0.674 / 0.652 and fine-tuning 0.819 / 0.691 / 0.635. From
+      scratch, the same network (``FusionRegressor(fusion="intermediate")``) got 0.889 /
+      0.798 / 0.631, late fusion 0.631 with every label, the line-feature tree 0.846 /
+      0.713 / 0.677. The best pretrained model against from scratch: -0.089 dex (95 %
+      interval -0.128 to -0.049) with 88 labels, -0.124 (-0.226 to -0.022) with 880;
+      against the tree: -0.046 (-0.088 to -0.005) and -0.039 (-0.057 to -0.021). With
+      every label fine-tuning is 0.6 % above the best network from scratch (+0.004,
+      -0.005 to +0.012).
+    - Another split, other label subsets and another pretraining (seed 1): probe 0.775 /
+      0.670 / 0.651, fine-tuned 0.809 / 0.670 / 0.626, from scratch 0.883 / 0.745 /
+      0.618, the tree 0.822 / 0.703 / 0.672. Against from scratch -0.108 (-0.154 to
+      -0.061) and -0.075 (-0.102 to -0.048); against the tree -0.047 (-0.077 to -0.017)
+      and -0.034 (-0.073 to +0.005); with every label fine-tuning is 1.4 % above from
+      scratch (+0.009, +0.000 to +0.017).
+    - The MLP branch of the ridge head: a linear head alone fine-tuned to 0.664 with every
+      label on the first split, against 0.633 with the branch (prototypes whose ridge fit
+      read the validation rows too).
+    - ``finetune="full"`` stays the default for its results with many labels; with up to
+      about a thousand labels the probe did as well or better on both splits.
 
     An earlier benchmark (``benchmarks/bench_label_efficiency.py``; a 3,000-object cube,
     width 8, three seeds with 58 / 192 / 1,920 labels) chose the head's input: a probe on
@@ -649,6 +755,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         "finetune": [StrOptions(set(_FINETUNES))],
         "temperature": [Interval(Real, *TEMPERATURE_RANGE, closed="both")],
         "head_input": [StrOptions(set(HEAD_INPUTS))],
+        "head": [StrOptions(set(HEADS))],
         "encoder_lr_ratio": [Interval(Real, 0, 1, closed="right")],
         "pretrained": [None, HasMethods(["fit", "predict"])],
     }
@@ -662,6 +769,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         finetune="full",
         temperature=0.07,
         head_input="encoder",
+        head="ridge",
         encoder_lr_ratio=0.3,
         pretrained=None,
         width=32,
@@ -709,6 +817,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         self.finetune = finetune
         self.temperature = temperature
         self.head_input = head_input
+        self.head = head
         self.encoder_lr_ratio = encoder_lr_ratio
         self.pretrained = pretrained
 
@@ -794,6 +903,11 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             The fitted estimator.
         """
         self._validate_params()
+        if self.head == "ridge" and self.finetune == "probe" and self.loss == "huber":
+            raise ValueError(
+                "a ridge probe (head='ridge', finetune='probe') is fitted by least squares, "
+                "not with loss='huber'; use head='mlp' for a probe trained with that loss"
+            )
         lazy = isinstance(X, HiSSCubeDataset)
         n = _n_samples(X)
         if y is None and lazy:
@@ -850,7 +964,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
                 f"built for {module.n_outputs}; pretrain with the same loss"
             )
         torch.manual_seed(seed)
-        module.reset_head(self.head_input)
+        module.reset_head(self.head_input, self.head)
         module.output = "regression"
         module.freeze_encoders(self.finetune == "probe")
         if lazy:
@@ -867,7 +981,18 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             head_inputs["sample_weight"] = sample_weight
         self.n_labelled_ = int(labelled.sum())
         net = self._build_head_net(seed, module, self.n_labelled_, lazy=lazy)
-        net.fit(head_inputs, None if lazy else y2d)
+        head_y = None if lazy else y2d
+        if self.head == "ridge":
+            # Least squares first (see `head`): the probe's whole fit, on every labelled row
+            # (the ridge penalty is chosen by leave-one-out, no validation rows needed); the
+            # start of fine-tuning, on its training rows only (the validation rows judge it).
+            net.initialize()
+            if self.finetune == "probe":
+                _fit_linear_head(net, net.get_dataset(head_inputs, head_y))
+            else:
+                _fit_linear_head(net, net.get_split_datasets(head_inputs, head_y)[0])
+        if not (self.head == "ridge" and self.finetune == "probe"):
+            net.fit(head_inputs, head_y)
         # Only once both stages trained: a fit that raised leaves no net behind.
         self.pretrain_net_, self.net_ = pretrain_net, net
         return self

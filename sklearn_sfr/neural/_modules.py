@@ -180,6 +180,31 @@ def _mlp_head(in_features, hidden, n_outputs, dropout):
     )
 
 
+class LinearPlusMLPHead(nn.Module):
+    """A linear layer plus an MLP branch (:func:`_mlp_head`) whose last layer starts at zero.
+
+    At the start the head is its linear part alone, so setting that to a least-squares fit
+    (:class:`~sklearn_sfr.neural.ContrastiveRegressor`'s ``head="ridge"``) makes training
+    start from it, the MLP branch then learning what a linear map of the embedding misses.
+
+    Parameters
+    ----------
+    in_features, hidden, n_outputs : int
+    dropout : float
+        Dropout of the MLP branch.
+    """
+
+    def __init__(self, in_features, hidden, n_outputs, dropout):
+        super().__init__()
+        self.linear = nn.Linear(in_features, n_outputs)
+        self.mlp = _mlp_head(in_features, hidden, n_outputs, dropout)
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, x):
+        return self.linear(x) + self.mlp(x)
+
+
 class ImageEncoder(nn.Module):
     """A small 2-D CNN that turns multi-band cutouts into an embedding or a set of tokens.
 

@@ -202,9 +202,11 @@ def test_the_shared_pretraining_is_recorded_once(synthetic_cube):
     assert sorted(pretraining["epoch"]) == [1, 2]  # its two epochs, once
     fits = frame[frame["model"] != study_module.PRETRAINING]
     assert set(fits["stage"]) == {"regression"}
-    # Two contrastive models on three subsets (25 % twice, 100 % once), one epoch each.
-    assert len(fits.groupby(["model", "fraction", "subset"])) == 6
+    # The fine-tuned model on three subsets (25 % twice, 100 % once), one epoch each; the
+    # probe is a least-squares fit (head="ridge"), with no epochs to record.
+    assert len(fits.groupby(["model", "fraction", "subset"])) == 3
+    assert set(fits["model"]) == {"contrastive (fine-tuned)"}
     # Its panel in the report is named after it, not after a fraction it has none of.
     names = set(_labels(frame, STUDY.keys))
     assert study_module.PRETRAINING in names
-    assert "contrastive (probe) / 0.25" in names
+    assert "contrastive (fine-tuned) / 0.25" in names

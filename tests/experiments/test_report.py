@@ -621,6 +621,9 @@ def test_repeats_are_averaged_with_their_training_spread():
     assert table["model"].tolist() == ["a", "b"] and (table["repeats"] == 3).all()
     np.testing.assert_allclose(table["rmse"], [0.42, 0.48])
     np.testing.assert_allclose(table["rmse_training_std"], [0.02, 0.02])
+    # Each configuration counts its own repeats (here b was trained twice only).
+    fewer = summary_table(scores.drop(index=scores.index[-1]))
+    assert fewer.set_index("model")["repeats"].to_dict() == {"a": 3, "b": 2}
 
 
 def test_a_re_rendered_report_gives_the_same_intervals_and_verdicts(quick_run, tmp_path):

@@ -21,6 +21,7 @@ from sklearn_sfr.neural._contrastive import (
     ContrastiveRegressor,
     SymmetricInfoNCELoss,
 )
+from sklearn_sfr.neural._modules import LinearPlusMLPHead
 from tests.robustness._cubes import copy_cube, set_labels
 
 FAST = {
@@ -265,11 +266,11 @@ def test_probe_freezes_the_encoders_full_fine_tunes_them():
         enc = {k: v for k, v in state.items() if k.split(".")[0] in encoders}
         return enc, {k: v for k, v in state.items() if k.startswith("head.")}
 
-    probe = ContrastiveRegressor(**dict(FAST, finetune="probe")).fit(X, y)
+    probe = ContrastiveRegressor(**dict(FAST, finetune="probe", head="mlp")).fit(X, y)
     pre_enc, _ = parts(probe.pretrain_net_.module_)
     enc, _ = parts(probe.net_.module_)
     assert all(torch.equal(pre_enc[k], enc[k]) for k in pre_enc)
-    # The head learnt (AdamW took steps on it); the encoders never reached the optimizer.
+    # The MLP head learnt (AdamW took steps on it); the encoders never reached the optimizer.
     state = probe.net_.optimizer_.state
     assert all(state[p]["step"] > 0 for p in probe.net_.module_.head.parameters())
     assert not any(p in state for p in probe.net_.module_.image_encoder.parameters())
@@ -432,3 +433,76 @@ def test_a_pretrained_model_stands_for_the_pretraining():
         clone(reused).fit(short, y)
     with pytest.raises(ValueError, match="outputs"):
         clone(reused).set_params(loss="gaussian_nll").fit(X, clean)
+
+
+def test_a_ridge_probe_is_least_squares_on_the_embedding():
+    """head="ridge" with a probe: no epochs, a prediction linear in transform(X) (and the
+    scalars), the ridge fit of the labelled rows on it; flagged labels never reach it."""
+    X, y = _paired()
+    X, clean, poisoned = _flagged(X, y)
+    model = ContrastiveRegressor(**dict(FAST, finetune="probe", head="ridge")).fit(X, poisoned)
+    assert len(model.net_.history) == 0 and model.n_labelled_ == 63
+    assert isinstance(model.net_.module_.head, LinearPlusMLPHead)
+    # The head is the ridge fit of the FLAG=0 labels on the standardised embedding.
+    trusted = (X["flag"] == 0) & np.isfinite(clean)
+    embedding = model.transform(X)
+    from sklearn.linear_model import LinearRegression, RidgeCV
+    from sklearn.preprocessing import StandardScaler
+
+    scaled = StandardScaler().fit(embedding[trusted]).transform(embedding)
+    target = (clean - model.y_mean_) / model.y_scale_
+    ridge = RidgeCV(alphas=np.logspace(-3, 5, 33)).fit(scaled[trusted], target[trusted])
+    np.testing.assert_allclose(model.predict(X), model.y_mean_ + model.y_scale_ *
+                               ridge.predict(scaled), rtol=1e-4, atol=1e-4)  # fmt: skip
+    linear = LinearRegression().fit(embedding, model.predict(X))
+    assert linear.score(embedding, model.predict(X)) > 1 - 1e-9
+    # Poisoned flagged labels: the same model as clean ones.
+    same = ContrastiveRegressor(**dict(FAST, finetune="probe", head="ridge")).fit(X, clean)
+    np.testing.assert_allclose(same.predict(X), model.predict(X), rtol=1e-6)
+    # One or two labels leave nothing to choose the penalty by: a fixed one, still finite.
+    two = np.full(96, np.nan)
+    two[[0, 1]] = [0.5, 1.5]
+    assert np.isfinite(ContrastiveRegressor(**dict(FAST, finetune="probe")).fit(X, two)
+                       .predict(X)).all()  # fmt: skip
+    with pytest.raises(ValueError, match="least squares"):
+        ContrastiveRegressor(**dict(FAST, finetune="probe", loss="huber")).fit(X, clean)
+    # A Gaussian probe: the ridge mean and one spread, the fit's residual scatter.
+    gauss = dict(FAST, finetune="probe", loss="gaussian_nll")
+    mean, std = ContrastiveRegressor(**gauss).fit(X, clean).predict(X, return_std=True)
+    assert np.isfinite(mean).all() and np.ptp(std) == 0 and std[0] > 0
+
+
+def test_fine_tuning_starts_from_the_linear_probe(monkeypatch):
+    """LP-FT: with head="ridge", fine-tuning starts from the least-squares head, so a
+    vanishing learning rate leaves the probe's model."""
+    from sklearn.frozen import FrozenEstimator
+
+    from sklearn_sfr.neural import _contrastive
+
+    rows = []
+    fit_head = _contrastive._fit_linear_head
+
+    def counted(net, dataset):
+        rows.append(len(dataset))
+        return fit_head(net, dataset)
+
+    monkeypatch.setattr(_contrastive, "_fit_linear_head", counted)
+
+    X, y = _paired()
+    base = ContrastiveRegressor(**FAST).fit(X, y)
+    assert rows == [86]  # its own LP-FT: the 86 training rows, 10 held out to validate
+    rows.clear()
+    params = dict(FAST, pretrained=FrozenEstimator(base), validation_fraction=0.0)
+    probe = ContrastiveRegressor(**params, finetune="probe").fit(X, y)
+    still = ContrastiveRegressor(**params, finetune="full", lr=1e-12, weight_decay=0.0)
+    np.testing.assert_allclose(still.fit(X, y).predict(X), probe.predict(X), rtol=1e-5,
+                               atol=1e-6)  # fmt: skip
+    moved = ContrastiveRegressor(**params, finetune="full").fit(X, y)
+    assert len(moved.net_.history) == FAST["max_epochs"]
+    assert not np.allclose(moved.predict(X), probe.predict(X))
+    # With validation rows, least squares reads the training rows only; a probe reads all.
+    assert rows == [96, 96, 96]
+    held = ContrastiveRegressor(**dict(params, validation_fraction=0.25), finetune="full")
+    assert sum(held.fit(X, y).net_.history[0, "batches", :, "train_batch_size"]) == 72
+    ContrastiveRegressor(**dict(params, validation_fraction=0.25), finetune="probe").fit(X, y)
+    assert rows[3:] == [72, 96]
