@@ -66,7 +66,7 @@ def plot_label_efficiency(
     ...                       "rmse_high": [0.95, 0.63, 0.84, 0.74]})
     >>> fig = plot_label_efficiency(table, noise_floor=0.3)
     >>> [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
-    ['fusion', 'tree', 'noise floor 0.300']
+    ['fusion', 'tree', 'noise floor (0.300)']
     """
     bounds = list(interval) if interval is not None else []
     _check_frame(table, [model, fraction, value], numeric=[fraction, value])
