@@ -186,6 +186,8 @@ def _poison_cube(cube, folder, shift):
 
 
 def test_flagged_labels_never_reach_the_head_out_of_core(synthetic_cube, tmp_path):
+    from sklearn.frozen import FrozenEstimator
+
     # The loader refuses a log SFR beyond +-20 dex, so the file's FLAG=2 labels are +15 dex;
     # labels passed as y may be anything (+100 dex below).
     path = _poison_cube(synthetic_cube, tmp_path, 15.0)
@@ -213,6 +215,13 @@ def test_flagged_labels_never_reach_the_head_out_of_core(synthetic_cube, tmp_pat
     in_memory = ContrastiveRegressor(**params).fit(data.X, data.y)
     assert in_memory.n_labelled_ == 64
     np.testing.assert_allclose(in_memory.predict(data.X)[flag0], expected, rtol=1e-4, atol=1e-5)
+    # The ridge probe's least squares read the same FLAG=0 rows out of core and in memory.
+    probe = dict(params, finetune="probe", pretrained=FrozenEstimator(model))
+    out_of_core = ContrastiveRegressor(**probe).fit(lazy, np.where(flag2, lazy.y + 100.0, lazy.y))
+    assert out_of_core.n_labelled_ == 64 and len(out_of_core.net_.history) == 0
+    np.testing.assert_allclose(out_of_core.predict(lazy)[flag0],
+                               ContrastiveRegressor(**probe).fit(data.X, data.y)
+                               .predict(data.X)[flag0], rtol=1e-4, atol=1e-5)  # fmt: skip
 
 
 def test_two_d_target_never_broadcasts():
