@@ -28,7 +28,7 @@ class CrossEntropyLoss(nn.CrossEntropyLoss):
 _PARAMS = _doc_params(
     ["width", "depth", "embed_dim", "norm", "dropout", "max_epochs", "batch_size", "lr",
      "weight_decay", "validation_fraction", "patience", "scalar_keys", "augment",
-     "random_state", "device", "verbose", "net_kwargs"],
+     "random_state", "device", "precision", "verbose", "net_kwargs"],
     augment="""\
     augment : {"dihedral", "flip"} or None, default=None
         Random symmetry of each training image. None by default: unlike a sky cutout, a scene
@@ -109,6 +109,7 @@ class FusionClassifier(ClassifierMixin, BaseNeuralEstimator):
         augment=None,
         random_state=None,
         device="auto",
+        precision="float32",
         verbose=0,
         net_kwargs=None,
     ):
@@ -129,6 +130,7 @@ class FusionClassifier(ClassifierMixin, BaseNeuralEstimator):
         self.augment = augment
         self.random_state = random_state
         self.device = device
+        self.precision = precision
         self.verbose = verbose
         self.net_kwargs = net_kwargs
         self.fusion = fusion

@@ -788,6 +788,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
         augment="dihedral",
         random_state=None,
         device="auto",
+        precision="float32",
         verbose=0,
         net_kwargs=None,
     ):
@@ -808,6 +809,7 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             augment=augment,
             random_state=random_state,
             device=device,
+            precision=precision,
             verbose=verbose,
             net_kwargs=net_kwargs,
         )

@@ -132,6 +132,12 @@ _DOC_PARAMS = """
         Seeds weights, shuffling, dropout and the validation split.
     device : str, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU; any torch device string works.
+    precision : {"float32", "bfloat16"}, default="float32"
+        ``"bfloat16"`` computes the forward passes with bfloat16 mixed precision
+        (:func:`torch.autocast`; the weights and the loss stay float32): faster where the
+        hardware has bfloat16 arithmetic (recent x86 CPUs with AVX-512 BF16 or AMX, NVIDIA
+        GPUs from Ampere on), at a slightly coarser rounding. The user guide's "Scaling out"
+        page gives what it measured.
     verbose : int, default=0
         1 shows a progress bar over the epochs with the training and validation loss (on
         stderr); 2 shows skorch's epoch table and its per-batch bar instead.
@@ -278,6 +284,7 @@ class FusionRegressor(_NeuralRegressor):
         augment="dihedral",
         random_state=None,
         device="auto",
+        precision="float32",
         verbose=0,
         net_kwargs=None,
     ):
@@ -298,6 +305,7 @@ class FusionRegressor(_NeuralRegressor):
             augment=augment,
             random_state=random_state,
             device=device,
+            precision=precision,
             verbose=verbose,
             net_kwargs=net_kwargs,
         )
