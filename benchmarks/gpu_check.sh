@@ -2,8 +2,9 @@
 # The GPU check of issue #21 in one short run: skorch's overhead per epoch against a plain
 # torch loop (bench_training.py) and the time to a good model against a plain PyTorch fusion
 # (bench_time_to_quality.py), both on CUDA, on one synthetic cube built once, then their
-# ratios. Sized to finish in under 8 minutes on one GPU; each step has its own time limit
-# so that a slow step cannot take the whole budget.
+# ratios, and the library's first epochs in bfloat16 mixed precision beside float32's. Sized
+# to finish in under 8 minutes on one GPU; each step has its own time limit so that a slow
+# step cannot take the whole budget.
 #
 # Run from the repository root, with the package installed:
 #   bash benchmarks/gpu_check.sh                 # on the GPU machine
@@ -38,10 +39,12 @@ cube="$work/gpu_check.h5"
 
 if [ "$tiny" = 1 ]; then
     objects=300; ttq_epochs=2; train_epochs=2; repeats=1; limit=600
+    bf16_epochs=2; bf16_limit=600
 else
     # 3,000 objects (the time-to-quality benchmark's default cube), 30 epochs at most; the
-    # skorch/plain comparison with 5 epochs and 2 pairs per fusion.
+    # skorch/plain comparison with 5 epochs and 2 pairs per fusion; bfloat16 for 5 epochs.
     objects=3000; ttq_epochs=30; train_epochs=5; repeats=2; limit=200
+    bf16_epochs=5; bf16_limit=60
 fi
 threads="$(python -c 'import os; print(len(os.sched_getaffinity(0)))')"
 
@@ -59,7 +62,20 @@ timeout "$limit" python "$here/bench_time_to_quality.py" --device "$device" --cu
     --n-objects "$objects" --max-epochs "$ttq_epochs" --threads "$threads" 2>&1 \
     | tee "$out/time_to_quality.log" || echo "bench_time_to_quality.py FAILED or timed out"
 
+# bfloat16 mixed precision (precision="bfloat16"): the library alone, a few epochs, whose
+# per-epoch times and RMSEs compare with the float32 run's above (same cube and split).
+echo "== bench_time_to_quality.py --device $device, precision bfloat16 (log: $out/bfloat16.log)"
+timeout "$bf16_limit" python "$here/bench_time_to_quality.py" --device "$device" \
+    --cube "$cube" --n-objects "$objects" --max-epochs "$bf16_epochs" --threads "$threads" \
+    --models library --params '{"precision": "bfloat16"}' 2>&1 \
+    | tee "$out/bfloat16.log" || echo "bench_time_to_quality.py (bfloat16) FAILED or timed out"
+
 echo
 echo "== ratios ($device, $((SECONDS - start)) s in all)"
 grep -h -E "^worst" "$out/training.log" || echo "bench_training.py: no ratio"
 grep -h -E "library / reference" "$out/time_to_quality.log" || echo "bench_time_to_quality.py: no ratio"
+echo "the library's first epochs, float32 then bfloat16 (test RMSE after wall s, CPU s):"
+for log in time_to_quality bfloat16; do
+    echo "  $log:"
+    grep -h -E "^  library epoch [1-5]:" "$out/$log.log" || echo "  (none)"
+done
