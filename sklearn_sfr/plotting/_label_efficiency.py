@@ -97,5 +97,5 @@ def plot_label_efficiency(
     ax.minorticks_off()
     ax.set_xlabel("labelled fraction of the FLAG=0 training objects")
     ax.set_ylabel(f"test {value.upper() if value == 'rmse' else value} [dex]")
-    ax.legend(frameon=False)
+    ax.legend(fontsize="small", loc="best")  # framed: the noise floor may run behind it
     return fig
