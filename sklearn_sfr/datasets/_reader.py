@@ -238,8 +238,8 @@ def _read_chunks(ds, lo, hi, out, convert):
     buffer = np.empty((c, *ds.shape[1:]), dtype=np.float32)
     raw = buffer.reshape(-1).view(np.uint8)
     zeros = (0,) * (ds.ndim - 1)
-    for start in range(lo - lo % c, hi, c):
-        w0, w1 = max(start, lo), min(start + c, hi)
+    for w0, w1 in _windows(lo, hi, c):
+        start = w0 - w0 % c
         ds.id.read_direct_chunk((start, *zeros), out=raw)  # whole chunk, the last one padded
         convert(buffer[w0 - start : w1 - start], out[w0 - lo : w1 - lo])
 

@@ -622,15 +622,14 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
     head_input : {{"projection", "encoder"}}, default="encoder"
         What the head reads: the two normalised projections (``"projection"``, what
         InfoNCE compares) or the two encoders' embeddings before the projections
-        (``"encoder"``, the default: see Notes). With ``"encoder"`` the regression network
-        is that of ``FusionRegressor(fusion="intermediate")`` of the same size, so that
-        the two differ only by the pretraining.
+        (``"encoder"``, the default: see Notes). With ``"encoder"`` and ``head="mlp"`` the
+        regression network is that of ``FusionRegressor(fusion="intermediate")`` of the
+        same size, so that the two differ only by the pretraining.
     head : {{"ridge", "mlp"}}, default="ridge"
         How the head starts. ``"ridge"``: a linear layer set to the ridge regression of the
         standardised labels on what the head reads
         (:class:`~sklearn.linear_model.RidgeCV`, the penalty chosen by efficient
-        leave-one-out), plus an MLP branch whose output starts at zero
-        (:class:`~sklearn_sfr.neural._modules.LinearPlusMLPHead`). A probe is then that
+        leave-one-out), plus an MLP branch whose output starts at zero. A probe is then that
         least-squares fit, in closed form and on every labelled row (no epochs, no
         validation rows: ``loss`` must be ``"mse"``, or ``"gaussian_nll"``, whose spread
         is then the fit's residual scatter); fine-tuning starts from it, fitted on the
@@ -994,7 +993,8 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             else:
                 _fit_linear_head(net, net.get_split_datasets(head_inputs, head_y)[0])
         if not (self.head == "ridge" and self.finetune == "probe"):
-            net.fit(head_inputs, head_y)
+            # partial_fit trains the net as it is, initialised once (above, or here if not).
+            net.partial_fit(head_inputs, head_y)
         # Only once both stages trained: a fit that raised leaves no net behind.
         self.pretrain_net_, self.net_ = pretrain_net, net
         return self
