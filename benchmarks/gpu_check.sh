@@ -10,7 +10,8 @@
 #   bash benchmarks/gpu_check.sh                 # on the GPU machine
 #   bash benchmarks/gpu_check.sh --device cpu --tiny   # to check the script itself on a CPU
 # Options: --device {cuda,cpu,auto} (default cuda), --tiny (a few hundred objects, 2 epochs:
-# checks that everything runs, measures nothing), --out DIR (logs; default a temp folder).
+# checks that everything runs, measures nothing), --out DIR (logs; a new or empty folder;
+# default a temp folder).
 set -euo pipefail
 
 device=cuda
@@ -28,6 +29,13 @@ done
 if [ "$device" = cuda ] && ! python -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
     echo "gpu_check.sh: torch sees no CUDA device; use --device cpu to check the script" >&2
     exit 1
+fi
+
+# The logs are written into --out: a folder that already holds files (someone's, or an
+# earlier check's) is refused rather than written over.
+if [ -n "$out" ] && [ -e "$out" ] && { [ ! -d "$out" ] || [ -n "$(ls -A "$out")" ]; }; then
+    echo "gpu_check.sh: --out $out already exists and is not an empty folder; give a new one" >&2
+    exit 2
 fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
