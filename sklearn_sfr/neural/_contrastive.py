@@ -432,33 +432,60 @@ def _embeddings(net, module, inputs, method="embed"):
     return np.concatenate(out).astype(np.float64)
 
 
-def _fit_linear_head(net, dataset):
-    """Set the linear part of ``net.module_.head`` (a :class:`LinearPlusMLPHead`) to the ridge
-    regression of the standardised target on what the head reads over ``dataset``, the
-    penalty chosen by leave-one-out.
-
-    What the head reads (:meth:`ContrastiveNet.head_features`) is computed in evaluation
-    mode, as at prediction. With two outputs (``loss="gaussian_nll"``) the second, the
-    log-variance, starts constant at the log of the fit's mean squared residual.
-    """
-    from sklearn.linear_model import Ridge, RidgeCV
-
-    module = net.module_
-    inputs, targets, weights = [], [], []
+def _head_design(net, module, inputs, y=None):
+    """What the head reads before its standardisation, for every row of ``inputs``, in one
+    pass of the encoders (evaluation mode, batched by ``net``): ``(features, scalars,
+    target, weight)``, :meth:`ContrastiveNet.features` (float32), the per-object scalars,
+    the first target column and the sample weights as the batches carry them (each None
+    where they carry none)."""
+    features, scalars, target, weight = [], [], [], []
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad():
-            for Xi, yi in net.get_iterator(dataset, training=False):
-                h = module.head_features(**to_device(Xi, net.device))
-                inputs.append(h.cpu().double().numpy())
-                targets.append(np.asarray(yi, dtype=np.float64).reshape(len(yi), -1)[:, 0])
-                if "sample_weight" in Xi:
-                    weights.append(np.asarray(Xi["sample_weight"], dtype=np.float64))
+            for Xi, yi in net.get_iterator(net.get_dataset(inputs, y), training=False):
+                Xi = to_device(Xi, net.device)
+                features.append(module.features(**Xi).cpu())
+                for key, parts in (("scalars", scalars), ("sample_weight", weight)):
+                    if Xi.get(key) is not None:
+                        parts.append(torch.as_tensor(Xi[key]).cpu())
+                if yi is not None:
+                    target.append(torch.as_tensor(yi).reshape(len(yi), -1)[:, 0].cpu())
     finally:
         module.train(was_training)
-    H, t = np.concatenate(inputs), np.concatenate(targets)
-    w = np.concatenate(weights) if weights else None
+    return tuple(torch.cat(parts) if parts else None for parts in (features, scalars, target,
+                                                                     weight))  # fmt: skip
+
+
+def _split_rows(net, inputs, y, n_rows):
+    """The rows of ``inputs`` that ``net`` trains on (its ``train_split`` applied as its
+    ``fit`` will apply it), or None when its split does not say which (a custom split)."""
+    train, _ = net.get_split_datasets(inputs, y)
+    if train is None or len(train) == n_rows:
+        return np.arange(n_rows)
+    if isinstance(train, torch.utils.data.Subset):
+        return np.asarray(train.indices, dtype=np.intp)
+    return None
+
+
+def _fit_linear_head(net, features, scalars, target, weight=None):
+    """Set the linear part of ``net.module_.head`` (a :class:`LinearPlusMLPHead`) to the ridge
+    regression of the standardised ``target`` on what the head reads, the penalty chosen by
+    leave-one-out.
+
+    What the head reads is :meth:`ContrastiveNet.head_features` of those rows, computed here
+    from their ``features`` and ``scalars`` (see :func:`_head_design`) with the module's own
+    standardisation and the same float32 operations: the values the head sees when it
+    predicts. With two outputs (``loss="gaussian_nll"``) the second, the log-variance, starts
+    constant at the log of the fit's mean squared residual.
+    """
+    from sklearn.linear_model import Ridge, RidgeCV
+
+    module = net.module_
+    shift, scale = module.head_shift.detach().cpu(), module.head_scale.detach().cpu()
+    H = append_scalars((features - shift) / scale, scalars, module.n_scalars)
+    H, t = H.double().numpy(), np.asarray(target, dtype=np.float64)
+    w = None if weight is None else np.asarray(weight, dtype=np.float64)
     if w is not None:  # the ridge penalty weighs against their sum: only their ratios count
         w = w / w.mean()
     ridge = None
@@ -975,7 +1002,10 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             )
         else:
             head_inputs = SliceDict(**{k: v[labelled] for k, v in inputs.items()})
-        joint = _embeddings(pretrain_net, module, head_inputs, "features")
+        # One pass of the encoders over the labelled rows serves both the head's
+        # standardisation and, with head="ridge", its least squares.
+        features, scalars, _, _ = _head_design(pretrain_net, module, head_inputs)
+        joint = features.double().numpy()
         spread = joint.std(axis=0)
         module.set_head_scaling(joint.mean(axis=0), np.where(spread > 1e-6, spread, 1.0))
         if sample_weight is not None:
@@ -988,10 +1018,21 @@ class ContrastiveRegressor(TransformerMixin, _NeuralRegressor):
             # (the ridge penalty is chosen by leave-one-out, no validation rows needed); the
             # start of fine-tuning, on its training rows only (the validation rows judge it).
             net.initialize()
-            if self.finetune == "probe":
-                _fit_linear_head(net, net.get_dataset(head_inputs, head_y))
+            n_head = self.n_labelled_
+            rows = (
+                np.arange(n_head)
+                if self.finetune == "probe"
+                else _split_rows(net, head_inputs, head_y, n_head)
+            )
+            if rows is None:  # a split that does not name its rows: read its rows again
+                train = net.get_split_datasets(head_inputs, head_y)[0]
+                features, scalars, target, weight = _head_design(net, net.module_, train)
             else:
-                _fit_linear_head(net, net.get_split_datasets(head_inputs, head_y)[0])
+                features = features[rows]
+                scalars = None if scalars is None else scalars[rows]
+                target = y2d[rows, 0]
+                weight = None if sample_weight is None else sample_weight[rows]
+            _fit_linear_head(net, features, scalars, target, weight)
         if not (self.head == "ridge" and self.finetune == "probe"):
             # partial_fit trains the net as it is, initialised once (above, or here if not).
             net.partial_fit(head_inputs, head_y)

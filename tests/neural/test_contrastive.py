@@ -491,9 +491,9 @@ def test_fine_tuning_starts_from_the_linear_probe(monkeypatch):
     rows = []
     fit_head = _contrastive._fit_linear_head
 
-    def counted(net, dataset):
-        rows.append(len(dataset))
-        return fit_head(net, dataset)
+    def counted(net, features, scalars, target, weight=None):
+        rows.append(len(target))
+        return fit_head(net, features, scalars, target, weight)
 
     monkeypatch.setattr(_contrastive, "_fit_linear_head", counted)
 
@@ -515,3 +515,66 @@ def test_fine_tuning_starts_from_the_linear_probe(monkeypatch):
     assert sum(held.fit(X, y).net_.history[0, "batches", :, "train_batch_size"]) == 72
     ContrastiveRegressor(**dict(params, validation_fraction=0.25), finetune="probe").fit(X, y)
     assert rows[3:] == [72, 96]
+
+
+def test_a_ridge_head_encodes_the_labelled_rows_once(monkeypatch):
+    """The head's standardisation and its least squares share one pass of the encoders over
+    the labelled rows (out of core, one read of those objects)."""
+    from sklearn.frozen import FrozenEstimator
+
+    from sklearn_sfr.neural._contrastive import ContrastiveNet
+
+    X, y = _paired()
+    base = ContrastiveRegressor(**FAST).fit(X, y)
+    seen = []
+    features = ContrastiveNet.features
+
+    def counted(self, image=None, spectrum=None, **kwargs):
+        seen.append(len(image))
+        return features(self, image, spectrum, **kwargs)
+
+    monkeypatch.setattr(ContrastiveNet, "features", counted)
+    params = dict(FAST, pretrained=FrozenEstimator(base), finetune="probe")
+    y_half = y.copy()
+    y_half[::2] = np.nan  # 48 labelled rows
+    ContrastiveRegressor(**params).fit(X, y_half)
+    assert sum(seen) == 48
+
+
+def test_fine_tuning_with_a_split_that_does_not_name_its_rows():
+    """A custom ``train_split`` (in ``net_kwargs``) whose training part is not a Subset: the
+    ridge start reads exactly its training rows, and the model fits."""
+    import torch
+
+    X, y = _paired()
+
+    class Wrapped(torch.utils.data.Dataset):
+        def __init__(self, dataset):
+            self.dataset = dataset
+
+        def __len__(self):
+            return len(self.dataset)
+
+        def __getitem__(self, i):
+            return self.dataset[i]
+
+    def split(dataset, y=None):
+        n = len(dataset)
+        return (Wrapped(torch.utils.data.Subset(dataset, range(n - 16))),
+                torch.utils.data.Subset(dataset, range(n - 16, n)))  # fmt: skip
+
+    from sklearn_sfr.neural import _contrastive
+
+    rows = []
+    fit_head = _contrastive._fit_linear_head
+
+    def counted(net, features, scalars, target, weight=None):
+        rows.append(len(target))
+        assert len(features) == len(target)
+        return fit_head(net, features, scalars, target, weight)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_contrastive, "_fit_linear_head", counted)
+        model = ContrastiveRegressor(**FAST, net_kwargs={"train_split": split}).fit(X, y)
+    assert rows == [80]
+    assert np.isfinite(model.predict(X)).all()
