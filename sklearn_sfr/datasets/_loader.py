@@ -138,6 +138,7 @@ def load_hisscube(
         if return_X_y:
             return X, y
         noise_floor = cube.noise_floor
+        wavelength = cube.wavelength(spectrum_zoom)
         descr = _DESCR.format(
             path=cube.path,
             kind="reference build" if cube.is_reference else "written by sklearn-sfr",
@@ -147,9 +148,7 @@ def load_hisscube(
             image=f"{cube.image_size(image_zoom)} px, bands ugriz"
             if "image" in modalities
             else "not loaded",
-            spectrum=f"{len(cube.wavelength(spectrum_zoom))} pixels"
-            if "spectrum" in modalities
-            else "not loaded",
+            spectrum=f"{len(wavelength)} pixels" if "spectrum" in modalities else "not loaded",
             target=target,
             policy=label_policy,
             noise_floor="unknown" if noise_floor is None else f"{noise_floor:.3f} dex",
@@ -163,7 +162,7 @@ def load_hisscube(
             X=X,
             y=y,
             frame=frame,
-            wavelength=cube.wavelength(spectrum_zoom),
+            wavelength=wavelength,
             band_names=list(cube.band_names),
             noise_floor=noise_floor,
             target_name=target,

@@ -1317,7 +1317,9 @@ class HiSSCube:
     def _read_table(self, key, what):
         """A pandas table stored in the cube, with errors that name the file and the key."""
         try:
-            table = pd.read_hdf(self.path, key, mode="r")
+            # PyTables caches 16 MiB of chunks per file by default; these tables are read once,
+            # whole, so a cache only raises the peak memory of a first load.
+            table = pd.read_hdf(self.path, key, mode="r", CHUNK_CACHE_SIZE=0)
         except ImportError as exc:  # PyTables missing
             raise ImportError(
                 f"reading {what} of {self.path} needs PyTables (pip install tables)"
@@ -1445,35 +1447,9 @@ class HiSSCube:
         return frame
 
     def _build_frame(self):
-        table = self._spectrum_table()
-        links = self._spectrum_rows  # rows checked: none negative
-        beyond = links["spectrum"].to_numpy() >= len(table)
-        if beyond.any():
-            i = int(np.argmax(beyond))
-            what = "label table" if MERGED_LABEL_KEY in self._file else "fits_spectra_metadata"
-            raise HiSSCubeFormatError(
-                f"{self.path}: spec_metadata_refs point to spectrum {links['spectrum'].iloc[i]} "
-                f"but the {what} has {len(table)} rows ({_SPECTRUM_REFS}"
-                f"[{links['object'].iloc[i]}, {links['order'].iloc[i]}])"
-            )
-        spec = table.iloc[links["spectrum"].to_numpy()].reset_index(drop=True)
-        spec = _normalise_spectrum_columns(spec)
-        spec["object"] = links["object"].to_numpy()
-        spec["order"] = links["order"].to_numpy()
-        first = spec[spec["order"] == 0].set_index("object").sort_index()
-        frame = pd.DataFrame(index=pd.RangeIndex(self.n_objects))
-        for col in _FIRST_SPECTRUM_COLUMNS:
-            if col in first:
-                frame[col] = first[col].reindex(frame.index)
-        if self.label_policy == "first":
-            for col in (*_LABEL_COLUMNS, "FLAG"):
-                frame[col] = first[col].reindex(frame.index) if col in first else np.nan
-        else:
-            frame = frame.join(_ivar_labels(spec, self.n_objects))
-        frame["n_spectra"] = spec.groupby("object").size().reindex(frame.index).to_numpy()
-        frame["object_type"] = (
-            first["object_type"].reindex(frame.index) if "object_type" in first else "unknown"
-        )
+        # The per-spectrum tables are gone (freed) once the spectra's columns are in the
+        # frame, before the per-object table is read: a first load's peak holds one of them.
+        frame = self._frame_of_spectra()
         if TARGET_TABLE_KEY in self._file:
             extra = self._read_table(TARGET_TABLE_KEY, "the per-object table")
             if len(extra) != self.n_objects:
@@ -1496,6 +1472,41 @@ class HiSSCube:
                     whole &= np.abs(values) < 2.0**62
                 if whole.all():
                     frame[col] = values.astype(np.int64)
+        return frame
+
+    def _frame_of_spectra(self):
+        """The frame's columns that come from each object's spectra: positions, redshift,
+        labels and FLAG (by the label policy), the number of spectra and the object type."""
+        table = self._spectrum_table()
+        links = self._spectrum_rows  # rows checked: none negative
+        beyond = links["spectrum"].to_numpy() >= len(table)
+        if beyond.any():
+            i = int(np.argmax(beyond))
+            what = "label table" if MERGED_LABEL_KEY in self._file else "fits_spectra_metadata"
+            raise HiSSCubeFormatError(
+                f"{self.path}: spec_metadata_refs point to spectrum {links['spectrum'].iloc[i]} "
+                f"but the {what} has {len(table)} rows ({_SPECTRUM_REFS}"
+                f"[{links['object'].iloc[i]}, {links['order'].iloc[i]}])"
+            )
+        spec = table.iloc[links["spectrum"].to_numpy()].reset_index(drop=True)
+        del table  # its rows are taken: free it before the copies below
+        spec = _normalise_spectrum_columns(spec)
+        spec["object"] = links["object"].to_numpy()
+        spec["order"] = links["order"].to_numpy()
+        first = spec[spec["order"] == 0].set_index("object").sort_index()
+        frame = pd.DataFrame(index=pd.RangeIndex(self.n_objects))
+        for col in _FIRST_SPECTRUM_COLUMNS:
+            if col in first:
+                frame[col] = first[col].reindex(frame.index)
+        if self.label_policy == "first":
+            for col in (*_LABEL_COLUMNS, "FLAG"):
+                frame[col] = first[col].reindex(frame.index) if col in first else np.nan
+        else:
+            frame = frame.join(_ivar_labels(spec, self.n_objects))
+        frame["n_spectra"] = spec.groupby("object").size().reindex(frame.index).to_numpy()
+        frame["object_type"] = (
+            first["object_type"].reindex(frame.index) if "object_type" in first else "unknown"
+        )
         return frame
 
 
@@ -1540,8 +1551,8 @@ def _object_type(value, kinds=("quasar", "galaxy", "star")):
 
 
 def _normalise_spectrum_columns(spec):
-    """MPA names for the merged table's columns; sentinels to NaN; an object type."""
-    spec = spec.copy()
+    """MPA names for the merged table's columns; sentinels to NaN; an object type. Changes
+    ``spec`` (a table of the spectra's rows taken for this) and returns it."""
     # Left-merge suffixes: *_x is the FITS header (plate pointing), *_y the MPA object (sect. 8).
     for col in ("RA", "DEC", "Z"):
         if f"{col}_y" in spec:
@@ -1590,7 +1601,8 @@ def _ivar_labels(spec, n_objects):
     # any, so flagged repeats never leak into a reliable label; otherwise the least-flagged.
     flag = spec.groupby("object")["FLAG"].min()  # 0 if any spectrum has FLAG 0, else smallest
     best = flag.reindex(spec["object"]).to_numpy()
-    flag0 = spec[(spec["FLAG"].to_numpy() == best) & spec["AVG"].notna().to_numpy()]
+    usable = (spec["FLAG"].to_numpy() == best) & spec["AVG"].notna().to_numpy()
+    flag0 = spec.loc[usable, ["object", *_LABEL_COLUMNS]]  # only what the means read
     half = (flag0["P84"] - flag0["P16"]) / 2
     # A spectrum without a usable width (none, zero or infinite) counts with the median
     # weight of the others: an infinite P84 must not weigh its label to nothing.
