@@ -1319,7 +1319,7 @@ class HiSSCube:
         try:
             # PyTables caches 16 MiB of chunks per file by default; these tables are read once,
             # whole, so a cache only raises the peak memory of a first load.
-            table = pd.read_hdf(self.path, key, mode="r", CHUNK_CACHE_SIZE=0)
+            table = pd.read_hdf(self.path, key, mode="r", chunk_cache_size=0)
         except ImportError as exc:  # PyTables missing
             raise ImportError(
                 f"reading {what} of {self.path} needs PyTables (pip install tables)"

@@ -15,6 +15,7 @@ from sklearn_sfr.experiments.studies.label_efficiency import (
     STUDY,
     label_efficiency_study,
     label_subsets,
+    subsets_per_fraction,
 )
 
 # Networks that train in a fraction of a second: these tests check tables, not accuracy.
@@ -42,6 +43,27 @@ def test_label_subsets_are_nested_reproducible_and_checked():
         label_subsets(pool, [0.0, 0.5], n_subsets=1)
     with pytest.raises(ValueError, match="n_subsets must be a positive integer"):
         label_subsets(pool, [0.5], n_subsets=0)
+    with pytest.raises(ValueError, match="or 'auto'"):
+        label_subsets(pool, [0.5], n_subsets="many")
+
+
+def test_small_fractions_get_more_subsets_by_default():
+    """``"auto"``: three subsets from 10 % of the labels up, more below (their verdicts need
+    them), at most ten; every fraction's subset s is nested in the larger fractions' subset s."""
+    fractions = [0.01, 0.03, 0.05, 0.1, 0.3, 1.0]
+    counts = subsets_per_fraction(fractions)
+    assert counts == {0.01: 10, 0.03: 10, 0.05: 6, 0.1: 3, 0.3: 3, 1.0: 1}
+    assert all(n == 1 for n in subsets_per_fraction([1.0], 5).values())
+    pool = np.arange(2000)
+    subsets = label_subsets(pool, fractions, random_state=3)
+    for f, n in counts.items():
+        assert sorted(s for g, s in subsets if g == f) == list(range(n))
+    for s in range(3):
+        assert set(subsets[0.01, s]) <= set(subsets[0.05, s]) <= set(subsets[0.3, s])
+    assert len({tuple(subsets[0.01, s]) for s in range(10)}) == 10
+    assert STUDY.settings["label_subsets"] == "auto"
+    (line,) = STUDY.settings_lines(dict(STUDY.settings))
+    assert "1 % (10 subsets)" in line and "10 % (3 subsets)" in line and "100 % (1 subset)" in line
 
 
 @pytest.fixture(scope="module")
