@@ -463,8 +463,8 @@ def _split_rows(net, inputs, y, n_rows):
     train, _ = net.get_split_datasets(inputs, y)
     if train is None or len(train) == n_rows:
         return np.arange(n_rows)
-    if isinstance(train, torch.utils.data.Subset):
-        return np.asarray(train.indices, dtype=np.intp)
+    if isinstance(train, torch.utils.data.Subset) and len(train.dataset) == n_rows:
+        return np.asarray(train.indices, dtype=np.intp)  # as skorch's ValidSplit gives it
     return None
 
 
