@@ -28,7 +28,7 @@ from .studies.baseline import baseline_study
 from .studies.flag import flag_study
 from .studies.fusion import fusion_study
 from .studies.isolation import has_neighbour, isolation_study
-from .studies.label_efficiency import label_efficiency_study
+from .studies.label_efficiency import label_efficiency_study, subsets_per_fraction
 from .studies.modality import modality_study
 from .studies.resolution import resolution_study
 
@@ -64,6 +64,7 @@ __all__ = [
     "scene_study",
     "scene_summary",
     "study_split",
+    "subsets_per_fraction",
     "tune",
     "write_scene_report",
 ]

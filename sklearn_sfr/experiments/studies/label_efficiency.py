@@ -45,9 +45,9 @@ def subsets_per_fraction(fractions, n_subsets="auto"):
     fractions : sequence of float
         Fractions of the labelled training objects, each in (0, 1].
     n_subsets : int or "auto", default="auto"
-        The same number for every fraction, or ``"auto"``: :data:`AUTO_SUBSETS` (3) at
+        The same number for every fraction, or ``"auto"``: ``AUTO_SUBSETS`` (3) at
         fractions of 10 % and above, ``round(3 * 0.1 / fraction)`` below, up to
-        :data:`AUTO_MAX_SUBSETS` (10). All the labels (fraction 1) have one subset, whatever
+        ``AUTO_MAX_SUBSETS`` (10). All the labels (fraction 1) have one subset, whatever
         ``n_subsets`` says.
 
     Returns
@@ -56,7 +56,7 @@ def subsets_per_fraction(fractions, n_subsets="auto"):
 
     Examples
     --------
-    >>> from sklearn_sfr.experiments.studies.label_efficiency import subsets_per_fraction
+    >>> from sklearn_sfr.experiments import subsets_per_fraction
     >>> subsets_per_fraction([0.01, 0.03, 0.05, 0.1, 0.3, 1.0])
     {0.01: 10, 0.03: 10, 0.05: 6, 0.1: 3, 0.3: 3, 1.0: 1}
     >>> subsets_per_fraction([0.01, 0.5, 1.0], n_subsets=2)
@@ -86,9 +86,9 @@ def label_subsets(pool, fractions, n_subsets="auto", random_state=0):
 
     Subset ``s`` draws one random order of ``pool`` and takes its first
     ``max(2, round(fraction * len(pool)))`` objects for each fraction that has an ``s``-th
-    subset (see :func:`subsets_per_fraction`), so a larger fraction adds labels to a smaller
-    one's. A fraction that takes the whole pool has one subset only (the others would be the
-    same objects).
+    subset (see :func:`~sklearn_sfr.experiments.subsets_per_fraction`), so a larger fraction
+    adds labels to a smaller one's. A fraction that takes the whole pool has one subset only
+    (the others would be the same objects).
 
     Parameters
     ----------
@@ -97,7 +97,7 @@ def label_subsets(pool, fractions, n_subsets="auto", random_state=0):
     fractions : sequence of float
         Fractions of ``pool``, each in (0, 1].
     n_subsets : int or "auto", default="auto"
-        Random subsets per fraction (see :func:`subsets_per_fraction`).
+        Random subsets per fraction (see :func:`~sklearn_sfr.experiments.subsets_per_fraction`).
     random_state : int, default=0
 
     Returns
@@ -225,7 +225,8 @@ def label_efficiency_study(
         n_subsets : int or "auto", default="auto"
             Random label subsets per fraction: the same number for each, or ``"auto"``,
             three at 10 % and above and more below, up to ten at 3 % and less (see
-            :func:`subsets_per_fraction`): small fractions vary most from subset to subset.
+            :func:`~sklearn_sfr.experiments.subsets_per_fraction`): small fractions vary most
+            from subset to subset.
         models : sequence of str, default=all of the study's models
             Which of the study's models to run.
         contrastive_params : dict, default=None
