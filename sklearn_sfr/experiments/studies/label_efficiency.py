@@ -53,6 +53,7 @@ def subsets_per_fraction(fractions, n_subsets="auto"):
     Returns
     -------
     dict of float to int
+        The number of subsets of each fraction, in the order given.
 
     Examples
     --------
