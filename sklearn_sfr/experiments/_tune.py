@@ -30,14 +30,6 @@ def _check_int(value, name, low):
     return int(value)
 
 
-def _sqlite_file(url):
-    """The file of a ``sqlite:///`` storage URL, or None for a server database."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url == prefix + ":memory:":
-        return None
-    return Path(url[len(prefix) :].split("?", 1)[0])
-
-
 def _inside(path, folder):
     path, folder = Path(path).resolve(), Path(folder).resolve()
     return path == folder or folder in path.parents
@@ -205,7 +197,13 @@ def tune(
 
     from ..datasets import load_hisscube
     from ..datasets._reader import check_cube
-    from ..model_selection._search import OptunaSearchCV, shown_url, storage_url
+    from ..model_selection._search import (
+        OptunaSearchCV,
+        check_sqlite_storage,
+        shown_url,
+        sqlite_file,
+        storage_url,
+    )
     from ..utils._io import write_csv_atomic, write_text_atomic
     from ..utils._outputs import (
         add_to_manifest,
@@ -249,10 +247,11 @@ def tune(
     storage_file = None
     if storage is not None:
         url = storage_url(storage)
-        storage_file = _sqlite_file(url)
+        storage_file = sqlite_file(url)
         if storage_file is not None:
             # Trials are written there: never into the cube, nor a storage inside ``out``.
             check_not_overlapping(storage_file, [cube], what="storage (--storage)")
+            check_sqlite_storage(url)  # nor into a user's own database
             if not _inside(storage_file, out):
                 inputs.append(storage_file)
     check_not_overlapping(out, inputs, what="output folder (--out)")

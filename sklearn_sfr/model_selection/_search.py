@@ -11,11 +11,13 @@ into a NaN score, and is an experimental API. Each trial here is one
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import time
 import warnings
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
@@ -90,6 +92,54 @@ def storage_url(storage):
     return "sqlite:///" + path
 
 
+def sqlite_file(url):
+    """The file of a ``sqlite:///`` storage URL, or None for a server or in-memory database."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix + ":memory:":
+        return None
+    return Path(url[len(prefix) :].split("?", 1)[0])
+
+
+#: Tables that only Optuna's schema has: a SQLite file holding any of them is a storage.
+_OPTUNA_TABLES = frozenset({"studies", "alembic_version", "version_info"})
+
+
+def check_sqlite_storage(url):
+    """Refuse a SQLite file that is someone else's database, before Optuna adds its tables.
+
+    Opening an ``RDBStorage`` creates Optuna's tables in whatever database it is given, so a
+    user's own SQLite file named as the storage would be changed. A file that does not exist
+    yet, an empty one, or one that holds Optuna's tables (a storage, or one being created by
+    a worker started beside this one) is fine; the file is opened read-only to look.
+    """
+    import sqlite3
+
+    path = sqlite_file(url)
+    if path is None or not path.exists():
+        return
+    if path.is_dir():
+        raise IsADirectoryError(f"storage {path} is a folder, not a SQLite file")
+    if path.stat().st_size == 0:
+        return
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            tables = {
+                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(
+            f"storage {path} is not a SQLite database ({exc}): give a new file"
+        ) from exc
+    if tables and not tables & _OPTUNA_TABLES:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise ValueError(
+            f"storage {path} is a SQLite database that Optuna did not write (tables: {shown}); "
+            "Optuna would add its tables to it: give a new file or an Optuna storage"
+        )
+
+
 def shown_url(url):
     """A storage URL fit to print: without its password."""
     try:
@@ -130,6 +180,7 @@ def _make_storage(storage, heartbeat_interval=None):
     if isinstance(storage, optuna.storages.BaseStorage):
         return storage
     url = storage_url(storage)
+    check_sqlite_storage(url)
     with warnings.catch_warnings():
         # Heartbeats are "experimental" in Optuna 4-5, and they are what resuming needs.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

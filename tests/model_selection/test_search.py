@@ -460,3 +460,34 @@ def test_workers_sharing_a_study_with_one_seed_draw_different_trials():
     # Rerun alone with the seed: trial 0 draws what it drew before.
     again = optuna.create_study(sampler=TrialSeededTPESampler(7)).ask()
     assert again.suggest_float("x", 0, 1) == first.params["x"]
+
+
+def test_a_storage_is_never_someone_elses_sqlite_database(tmp_path):
+    import sqlite3
+
+    from sklearn_sfr.model_selection._search import check_sqlite_storage, storage_url
+
+    own = tmp_path / "lab.db"
+    with sqlite3.connect(own) as db:
+        db.execute("CREATE TABLE runs (id INTEGER)")
+    db.close()
+    data = own.read_bytes()
+    with pytest.raises(ValueError, match="Optuna did not write"):
+        OptunaSearchCV(DecisionTreeRegressor(), {}, n_trials=1, storage=str(own)).fit(
+            np.zeros((10, 2)), np.arange(10.0)
+        )
+    assert own.read_bytes() == data
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database, and long enough to have a header" * 4)
+    with pytest.raises(ValueError, match="not a SQLite database"):
+        check_sqlite_storage(storage_url(text))
+    assert text.read_text().startswith("not a database")
+    # New, empty and Optuna's own files are storages.
+    check_sqlite_storage(storage_url(tmp_path / "new.db"))
+    (tmp_path / "empty.db").touch()
+    check_sqlite_storage(storage_url(tmp_path / "empty.db"))
+    optuna_db = tmp_path / "optuna.db"
+    OptunaSearchCV(DecisionTreeRegressor(), {}, n_trials=1, storage=str(optuna_db)).fit(
+        np.zeros((10, 2)), np.arange(10.0)
+    )
+    check_sqlite_storage(storage_url(optuna_db))

@@ -179,6 +179,24 @@ def test_tune_refuses_someone_elses_folder_and_its_cube_as_storage(
     assert (tree_state(user_project), tree_state(synthetic_cube)) == before
 
 
+def test_tune_never_adds_optunas_tables_to_a_users_own_database(synthetic_cube, tmp_path, capsys):
+    import sqlite3
+
+    own = tmp_path / "lab.db"
+    with sqlite3.connect(own) as db:
+        db.execute("CREATE TABLE runs (id INTEGER, note TEXT)")
+        db.execute("INSERT INTO runs VALUES (42, 'years of work')")
+    db.close()
+    before = tree_state(tmp_path)
+    base = ["tune", "--cube", str(synthetic_cube), "--estimator", "tree-spectrum",
+            "--n-trials", "1", "--cv", "2", "--quiet", "--out", str(tmp_path / "t")]  # fmt: skip
+    for storage in (str(own), f"sqlite:///{own}"):
+        assert main([*base, "--storage", storage]) == 2
+        one_error(capsys, "Optuna did not write (tables: runs)")
+    assert not (tmp_path / "t").exists()
+    assert tree_state(tmp_path) == before
+
+
 def test_tune_with_an_unusable_storage_leaves_no_folder(synthetic_cube, tmp_path, capsys):
     out = tmp_path / "t"
     args = ["tune", "--cube", str(synthetic_cube), "--estimator", "tree-spectrum",
