@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 from ._version import __version__
+from .utils import _stop as _stop_request
 
 
 class _UserError(Exception):
@@ -740,17 +741,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"warning: {message}", file=sys.stderr if file is None else file)
 
 
-class _Stopped(BaseException):
-    """SIGINT, SIGTERM or SIGHUP (Ctrl-C, a closed terminal, ``kill``, a batch system's time
-    limit): unwinds the command so every temporary output is removed.
+#: The exception a stop raises (kept under this name for the tests and callers of ``main``).
+_Stopped = _stop_request.Stopped
 
-    Not a ``KeyboardInterrupt``: skorch catches that to end a training early and goes on, so
-    Ctrl-C during ``tune`` or ``study`` would only stop one network's fit.
-    """
 
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.signum = signum
+#: The standard library's modules whose weakref callbacks (WeakValueDictionary, finalize,
+#: WeakSet) run where Python prints and drops an exception.
+_CALLBACK_MODULES = (f"{os.sep}weakref.py", f"{os.sep}_weakrefset.py")
 
 
 def _swallowed_here(frame):
@@ -758,13 +755,17 @@ def _swallowed_here(frame):
     exceptions from weakref callbacks and ``__del__`` methods ("Exception ignored in ...")."""
     while frame is not None:
         code = frame.f_code
-        if code.co_name == "__del__" or code.co_filename.endswith(f"{os.sep}weakref.py"):
+        if code.co_name == "__del__" or code.co_filename.endswith(_CALLBACK_MODULES):
             return True
         frame = frame.f_back
     return False
 
 
 def _stop(signum, frame):
+    # Recorded first: should the exception be lost all the same (a library that catches it),
+    # the command still publishes nothing (``_stop_request.raise_if_requested``).
+    if not _stop_request.request(signum):
+        return  # an output is being moved into place: raised once it is there
     if _swallowed_here(frame):
         # Raised here the stop would be lost (the command would run on): deliver it again
         # in a moment, from ordinary code.
@@ -819,10 +820,12 @@ def main(argv=None):
     """Entry point of the ``sklearn-sfr`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _stop_request.clear()
     try:
         with warnings.catch_warnings(), _cleanup_on_signals():
             warnings.showwarning = _show_warning
             args.func(args)
+            _stop_request.raise_if_requested()  # a stop whose exception something swallowed
     except (_Stopped, KeyboardInterrupt) as exc:
         import signal
 
@@ -839,6 +842,8 @@ def main(argv=None):
     except (_UserError, OSError, ValueError, KeyError, TypeError, MemoryError) as exc:
         print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
+    finally:
+        _stop_request.clear()
     return 0
 
 

@@ -12,6 +12,8 @@ import shutil
 import socket
 from pathlib import Path
 
+from ._stop import raise_if_requested
+
 # The host goes into temporary names: on a shared file system only this host's process
 # table says whether a writer is still alive.
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
@@ -42,6 +44,9 @@ def remove_stale_temporaries(path):
     """Delete the temporaries of ``path`` that writers on this host left when they were
     killed (their process is gone); those of running writers and of other hosts stay.
 
+    A writer killed between setting the previous ``path`` aside and moving its new one in
+    left no ``path``: the previous one is put back instead of removed.
+
     Returns
     -------
     list of Path
@@ -66,18 +71,28 @@ def remove_stale_temporaries(path):
     pattern = re.compile(
         rf"\.{re.escape(path.name)}\.{re.escape(_HOST)}\.(\d+)\.[0-9a-f]{{8}}\.(tmp|old)"
     )
-    removed = []
+    stale = []
     with contextlib.suppress(OSError):
         for entry in path.parent.iterdir():
             match = pattern.fullmatch(entry.name)
-            if match is None or _alive(int(match.group(1))):
-                continue
-            with contextlib.suppress(OSError):
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
-                removed.append(entry)
+            if match is not None and not _alive(int(match.group(1))):
+                stale.append((entry, match.group(2)))
+    asides = [entry for entry, kind in stale if kind == "old"]
+    if asides and not os.path.lexists(path):
+        # Killed between setting the previous output aside and moving the new one in: the
+        # previous output is the user's last result, so it goes back, not away.
+        with contextlib.suppress(OSError):
+            newest = max(asides, key=lambda p: p.lstat().st_mtime)
+            os.rename(newest, path)
+            stale = [(entry, kind) for entry, kind in stale if entry != newest]
+    removed = []
+    for entry, _ in stale:
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
     return removed
 
 
@@ -119,6 +134,7 @@ def atomic_open(path, mode="w", **open_kw):
     try:
         with os.fdopen(fd, mode, **open_kw) as fh:
             yield fh
+        raise_if_requested()  # a stopped command publishes nothing (see _stop)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -26,6 +26,7 @@ import shutil
 from pathlib import Path
 
 from ._io import remove_stale_temporaries, temporary_path
+from ._stop import deferred, raise_if_requested
 
 #: The marker file of every folder this library writes; its manifest lists the files we wrote.
 MARKER = ".sklearn-sfr.json"
@@ -393,8 +394,15 @@ class OutputFolder:
         check_output_folder(
             self.out, overwrite=self.overwrite, inputs=self.inputs, update=self.update
         )
-        if self.out.exists():
-            old = temporary_path(self.out, suffix="old")
+        raise_if_requested()  # a stopped command publishes nothing (see _stop)
+        if not self.out.exists():
+            os.replace(self.tmp, self.out)
+            return
+        # A signal between the two renames would leave the old output aside and none in its
+        # place, one during the removal a part of it: a stop waits for the end (a killed
+        # process's aside is put back by remove_stale_temporaries).
+        old = temporary_path(self.out, suffix="old")
+        with deferred():
             os.replace(self.out, old)
             try:
                 os.replace(self.tmp, self.out)
@@ -402,8 +410,6 @@ class OutputFolder:
                 os.replace(old, self.out)
                 raise
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self.tmp, self.out)
 
 
 def ensure_output_folder(out, *, kind, inputs=()):
