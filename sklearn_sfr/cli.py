@@ -105,7 +105,8 @@ def _cmd_make_cube(args):
     elapsed = time.perf_counter() - t0
     size = os.path.getsize(path) / 2**30
     print(f"wrote {path} ({size:.2f} GiB) in {elapsed:.0f} s")
-    _print_info(path)
+    if not args.quiet:
+        _print_info(path)
 
 
 # -- info ------------------------------------------------------------------------------------
@@ -690,7 +691,9 @@ def build_parser():
     )  # fmt: skip
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="only the line naming the cube written"
+    )
     p.set_defaults(func=_cmd_make_cube)
 
     p = sub.add_parser("info", help="describe a HiSS-Cube file")

@@ -22,9 +22,14 @@ def test_info_on_synthetic_cube(synthetic_cube, capsys):
 
 def test_make_cube(tmp_path, capsys):
     path = tmp_path / "c.h5"
-    assert main(["make-cube", str(path), "--n-objects", "25", "--seed", "3", "--quiet"]) == 0
+    assert main(["make-cube", str(path), "--n-objects", "25", "--seed", "3"]) == 0
     assert path.exists()
     assert "objects: 25" in capsys.readouterr().out
+    # Quiet: the one line naming the cube.
+    quiet = tmp_path / "q.h5"
+    assert main(["make-cube", str(quiet), "--n-objects", "25", "--quiet"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"wrote {quiet} (")
     # A second run refuses to overwrite, with one line and exit status 2.
     assert main(["make-cube", str(path), "--n-objects", "25", "--quiet"]) == 2
     assert "overwrite" in capsys.readouterr().err

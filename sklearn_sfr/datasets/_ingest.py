@@ -278,9 +278,12 @@ def _check_outputs(out, table_path, overwrite, inputs):
     check_output_file(
         out, overwrite=overwrite, is_ours=is_sklearn_sfr_cube, inputs=inputs, kind="cube"
     )
+    # The report of a run that left no cube (it failed: the report says why) is replaced by
+    # the next try without --overwrite; it is still only replaced if it is ours.
+    failed_before = not os.path.lexists(out) and _is_our_report(table_path)
     check_output_file(
-        table_path, overwrite=overwrite, is_ours=_is_our_report, inputs=inputs,
-        kind="ingest report",
+        table_path, overwrite=overwrite or failed_before, is_ours=_is_our_report,
+        inputs=inputs, kind="ingest report",
     )  # fmt: skip
 
 
@@ -513,7 +516,14 @@ def ingest_sdss_fits(
     if verbose:
         print(summary)
     if not kept_objects.size:
-        raise ValueError(f"no object could be kept; {table_path} lists why\n{summary}")
+        # The first line is what the command line shows: an unreadable frame is the likely
+        # cause, and the report's rows only say that no frame covers their object.
+        unread = (
+            f" ({len(frame_problems)} frame file(s) could not be read, first {frame_problems[0]})"
+            if frame_problems
+            else ""
+        )
+        raise ValueError(f"no object could be kept{unread}; {table_path} lists why\n{summary}")
     return Bunch(
         path=out,
         table=report,

@@ -301,10 +301,14 @@ def check_cube(path):
     ------
     FileNotFoundError
         If no file is there.
+    IsADirectoryError
+        If ``path`` is a folder.
     HiSSCubeFormatError
         If the file is not a HiSS-Cube or one of its datasets is damaged.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a cube: give the cube's .h5 file")
     if not path.is_file():
         raise FileNotFoundError(f"cube not found: {path}")
     with HiSSCube(path) as cube:

@@ -278,7 +278,12 @@ def check_output_folder(out, *, overwrite, inputs=(), update=False, what="output
     check_not_overlapping(out, inputs, what=what)
     record = None
     if out.exists() or out.is_symlink():
-        if out.is_symlink() or not out.is_dir():
+        if out.is_symlink():
+            # Replacing it would replace the link, and writing through it another folder.
+            raise NotADirectoryError(
+                f"{out} is a symbolic link; give the folder it points to, or another {what}"
+            )
+        if not out.is_dir():
             raise NotADirectoryError(f"{out} exists and is not a folder; choose another {what}")
         if any(out.iterdir()) or update:
             record = read_marker(out)

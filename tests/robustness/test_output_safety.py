@@ -447,3 +447,31 @@ def test_report_keeps_a_file_a_user_added_and_does_not_claim_it(synthetic_cube, 
     manifest = json.loads((out / MARKER).read_text())["files"]
     assert "notes.txt" not in manifest and "report.md" in manifest
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["study", "--quick"],
+        ["fit", "--estimator", "tree-spectrum"],
+        ["tune", "--estimator", "tree-spectrum", "--n-trials", "1"],
+    ],
+)
+def test_a_folder_given_as_the_cube_is_called_a_folder(tmp_path, capsys, command):
+    folder = tmp_path / "cubes.h5"
+    folder.mkdir()
+    before = tree_state(tmp_path)
+    assert main([*command, "--cube", str(folder), "--out", str(tmp_path / "out")]) == 2
+    one_error(capsys, "is a folder, not a cube")
+    assert tree_state(tmp_path) == before and not (tmp_path / "out").exists()
+
+
+def test_a_link_as_the_output_folder_is_called_a_link(synthetic_cube, tmp_path, capsys):
+    target = earlier_report(tmp_path / "report")
+    link = tmp_path / "latest"
+    link.symlink_to(target, target_is_directory=True)
+    before = tree_state(target)
+    args = ["study", "--quick", "--cube", str(synthetic_cube), "--out", str(link), "--overwrite"]
+    assert main(args) == 2
+    one_error(capsys, "is a symbolic link")
+    assert tree_state(target) == before and link.is_symlink()
