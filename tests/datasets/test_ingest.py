@@ -519,3 +519,21 @@ def test_cli_ingest_then_info(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: no object could be kept")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_an_unreadable_frame_is_named_and_the_failed_report_replaced(tmp_path):
+    not_a_frame = tmp_path / "notes.txt"
+    not_a_frame.write_text("observing notes")
+    out = tmp_path / "c.h5"
+    for _ in range(2):  # the second try replaces the first one's report, no overwrite needed
+        with pytest.raises(ValueError) as info:
+            ingest_sdss_fits(out, SPECTRA, frames=[not_a_frame], verbose=False)
+        first_line = str(info.value).splitlines()[0]
+        assert "1 frame file(s) could not be read" in first_line
+        assert "notes.txt: unreadable frame header" in first_line
+    assert not out.exists() and out.with_name("c_ingest.csv").exists()
+    assert not_a_frame.read_text() == "observing notes"
+    # A report of ours beside a cube that exists still needs overwrite.
+    ingest_sdss_fits(out, SPECTRA, verbose=False)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        ingest_sdss_fits(out, SPECTRA, verbose=False)
