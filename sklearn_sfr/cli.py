@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from ._version import __version__
-from .utils import _stop as _stop_request
+from .utils._stop import Stopped, clear_stop, raise_if_stopped, request_stop
 
 
 class _UserError(Exception):
@@ -745,7 +745,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 #: The exception a stop raises (kept under this name for the tests and callers of ``main``).
-_Stopped = _stop_request.Stopped
+_Stopped = Stopped
 
 
 #: The standard library's modules whose weakref callbacks (WeakValueDictionary, finalize,
@@ -766,8 +766,8 @@ def _swallowed_here(frame):
 
 def _stop(signum, frame):
     # Recorded first: should the exception be lost all the same (a library that catches it),
-    # the command still publishes nothing (``_stop_request.raise_if_requested``).
-    if not _stop_request.request(signum):
+    # the command still publishes nothing (``raise_if_stopped``).
+    if not request_stop(signum):
         return  # an output is being moved into place: raised once it is there
     if _swallowed_here(frame):
         # Raised here the stop would be lost (the command would run on): deliver it again
@@ -823,12 +823,12 @@ def main(argv=None):
     """Entry point of the ``sklearn-sfr`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _stop_request.clear()
+    clear_stop()
     try:
         with warnings.catch_warnings(), _cleanup_on_signals():
             warnings.showwarning = _show_warning
             args.func(args)
-            _stop_request.raise_if_requested()  # a stop whose exception something swallowed
+            raise_if_stopped()  # a stop whose exception something swallowed
     except (_Stopped, KeyboardInterrupt) as exc:
         import signal
 
@@ -846,7 +846,7 @@ def main(argv=None):
         print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
     finally:
-        _stop_request.clear()
+        clear_stop()
     return 0
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..utils._io import StickyErrorFile, remove_stale_temporaries, temporary_path
 from ..utils._outputs import check_free_space, check_output_file
-from ..utils._stop import raise_if_requested
+from ..utils._stop import raise_if_stopped
 from ._layout import (
     BAND_NAMES,
     CUTOUT_SIZES,
@@ -620,7 +620,7 @@ class HiSSCubeWriter:
                 f[MERGED_LABEL_KEY].attrs["sfr_source"] = self.sfr_source
             self._sink.close()
             self._sink.raise_error()
-            raise_if_requested()  # a stopped command publishes nothing
+            raise_if_stopped()  # a stopped command publishes nothing
             os.replace(self._tmp, self.path)
         except BaseException:
             self._abort()

@@ -12,7 +12,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from ._stop import raise_if_requested
+from ._stop import raise_if_stopped
 
 # The host goes into temporary names: on a shared file system only this host's process
 # table says whether a writer is still alive.
@@ -134,7 +134,7 @@ def atomic_open(path, mode="w", **open_kw):
     try:
         with os.fdopen(fd, mode, **open_kw) as fh:
             yield fh
-        raise_if_requested()  # a stopped command publishes nothing (see _stop)
+        raise_if_stopped()  # a stopped command publishes nothing (see _stop)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -26,7 +26,7 @@ import shutil
 from pathlib import Path
 
 from ._io import remove_stale_temporaries, temporary_path
-from ._stop import deferred, raise_if_requested
+from ._stop import raise_if_stopped, stop_deferred
 
 #: The marker file of every folder this library writes; its manifest lists the files we wrote.
 MARKER = ".sklearn-sfr.json"
@@ -399,7 +399,7 @@ class OutputFolder:
         check_output_folder(
             self.out, overwrite=self.overwrite, inputs=self.inputs, update=self.update
         )
-        raise_if_requested()  # a stopped command publishes nothing (see _stop)
+        raise_if_stopped()  # a stopped command publishes nothing (see _stop)
         if not self.out.exists():
             os.replace(self.tmp, self.out)
             return
@@ -407,7 +407,7 @@ class OutputFolder:
         # place, one during the removal a part of it: a stop waits for the end (a killed
         # process's aside is put back by remove_stale_temporaries).
         old = temporary_path(self.out, suffix="old")
-        with deferred():
+        with stop_deferred():
             os.replace(self.out, old)
             try:
                 os.replace(self.tmp, self.out)

@@ -22,9 +22,9 @@ from .test_output_safety import tree_state
 
 @pytest.fixture(autouse=True)
 def no_stop_left():
-    _stop.clear()
+    _stop.clear_stop()
     yield
-    _stop.clear()
+    _stop.clear_stop()
 
 
 def test_a_stop_whose_exception_is_lost_still_publishes_no_cube(tmp_path, monkeypatch, capsys):
@@ -35,7 +35,7 @@ def test_a_stop_whose_exception_is_lost_still_publishes_no_cube(tmp_path, monkey
 
     def swallowed_stop(self):
         # What a library that catches the exception leaves: the request, and no exception.
-        _stop.request(signal.SIGINT)
+        _stop.request_stop(signal.SIGINT)
         return close(self)
 
     monkeypatch.setattr(HiSSCubeWriter, "close", swallowed_stop)
@@ -52,7 +52,7 @@ def test_a_stop_whose_exception_is_lost_keeps_the_earlier_folder(tmp_path):
     before = tree_state(tmp_path)
     with pytest.raises(_stop.Stopped), OutputFolder(out, kind="example", overwrite=True) as tmp:
         (tmp / "a.txt").write_text("second run")
-        _stop.request(signal.SIGTERM)
+        _stop.request_stop(signal.SIGTERM)
     assert tree_state(tmp_path) == before
 
 
@@ -65,7 +65,7 @@ def test_a_stop_during_the_swap_waits_for_its_end(tmp_path, monkeypatch):
 
     def signalled_replace(src, dst):
         if os.fspath(src) == os.fspath(out):  # the earlier output set aside: mid-swap
-            raised_at_once.append(_stop.request(signal.SIGINT))
+            raised_at_once.append(_stop.request_stop(signal.SIGINT))
         return replace(src, dst)
 
     monkeypatch.setattr(os, "replace", signalled_replace)
@@ -116,7 +116,7 @@ def test_a_lost_stop_ends_a_command_that_writes_nothing(synthetic_cube, monkeypa
     info = cli._cmd_info
 
     def stopped_info(args):
-        _stop.request(signal.SIGTERM)  # and its exception swallowed
+        _stop.request_stop(signal.SIGTERM)  # and its exception swallowed
         return info(args)
 
     monkeypatch.setattr(cli, "_cmd_info", stopped_info)
