@@ -780,7 +780,8 @@ def _stop(signum, frame):
 @contextlib.contextmanager
 def _cleanup_on_signals():
     """Ctrl-C, SIGTERM and SIGHUP all stop the command and clean up the same way; the
-    previous handlers come back afterwards."""
+    previous handlers come back afterwards. A signal ignored when the command starts
+    (``nohup``'s SIGHUP, SIGINT in a background job of a script) stays ignored."""
     import signal
 
     if threading.current_thread() is not threading.main_thread():
@@ -788,8 +789,13 @@ def _cleanup_on_signals():
         return
     previous = {}
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            previous[name] = signal.signal(getattr(signal, name), _stop)
+        if not hasattr(signal, name):
+            continue
+        if signal.getsignal(getattr(signal, name)) == signal.SIG_IGN:
+            # Ignored by whoever started us: ``nohup`` (SIGHUP), a shell's background job
+            # (SIGINT). A run meant to outlive its terminal must not be stopped by it.
+            continue
+        previous[name] = signal.signal(getattr(signal, name), _stop)
     try:
         yield
     finally:

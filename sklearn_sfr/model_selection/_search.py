@@ -100,6 +100,9 @@ def sqlite_file(url):
     return Path(url[len(prefix) :].split("?", 1)[0])
 
 
+#: Seconds :func:`check_sqlite_storage` waits for a SQLite file another process has locked.
+_LOCK_WAIT = 10.0
+
 #: Tables that only Optuna's schema has: a SQLite file holding any of them is a storage.
 _OPTUNA_TABLES = frozenset({"studies", "alembic_version", "version_info"})
 
@@ -123,11 +126,22 @@ def check_sqlite_storage(url):
         return
     try:
         with contextlib.closing(
-            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=_LOCK_WAIT)
         ) as db:
             tables = {
                 row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            # Optuna's workers hold their locks for milliseconds; this one was held through
+            # the whole wait, so something else is writing to that file.
+            raise ValueError(
+                f"storage {path} stayed locked by another program for {_LOCK_WAIT:.0f} s: "
+                "cannot check that it is an Optuna storage; try again or give another file"
+            ) from exc
+        raise ValueError(
+            f"storage {path} is not a SQLite database ({exc}): give a new file"
+        ) from exc
     except sqlite3.DatabaseError as exc:
         raise ValueError(
             f"storage {path} is not a SQLite database ({exc}): give a new file"

@@ -491,3 +491,21 @@ def test_a_storage_is_never_someone_elses_sqlite_database(tmp_path):
         np.zeros((10, 2)), np.arange(10.0)
     )
     check_sqlite_storage(storage_url(optuna_db))
+
+
+def test_a_storage_locked_throughout_the_wait_is_refused(tmp_path, monkeypatch):
+    import sqlite3
+
+    from sklearn_sfr.model_selection import _search
+
+    monkeypatch.setattr(_search, "_LOCK_WAIT", 0.2)
+    own = tmp_path / "busy.db"
+    writer = sqlite3.connect(own, isolation_level=None)
+    writer.execute("CREATE TABLE mine (a)")
+    writer.execute("BEGIN EXCLUSIVE")  # another program is writing to it
+    try:
+        with pytest.raises(ValueError, match="stayed locked by another program"):
+            _search.check_sqlite_storage(_search.storage_url(own))
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

@@ -122,3 +122,24 @@ def test_a_lost_stop_ends_a_command_that_writes_nothing(synthetic_cube, monkeypa
     monkeypatch.setattr(cli, "_cmd_info", stopped_info)
     assert cli.main(["info", str(synthetic_cube)]) == 128 + signal.SIGTERM
     assert "terminated: nothing was left half-written" in capsys.readouterr().err
+
+
+def test_a_signal_ignored_at_the_start_stays_ignored(synthetic_cube, monkeypatch):
+    # nohup ignores SIGHUP so that a long run outlives its terminal; a script's background
+    # job ignores SIGINT. Installing our handler over that would stop what should run on.
+    seen = {}
+    info = cli._cmd_info
+
+    def recording_info(args):
+        seen.update({s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM)})
+        return info(args)
+
+    monkeypatch.setattr(cli, "_cmd_info", recording_info)
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        assert cli.main(["info", str(synthetic_cube)]) == 0
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert seen[signal.SIGHUP] == signal.SIG_IGN
+    assert seen[signal.SIGTERM] is cli._stop
