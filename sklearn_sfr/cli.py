@@ -827,11 +827,12 @@ def _message(exc):
 
 def main(argv=None):
     """Entry point of the ``sklearn-sfr`` command."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
     clear_stop()
     try:
         with warnings.catch_warnings(), _cleanup_on_signals():
+            # The parser imports the studies (scikit-learn, SciPy: about a second): a Ctrl-C
+            # then is a stop like any other, not a KeyboardInterrupt traceback.
+            args = build_parser().parse_args(argv)
             warnings.showwarning = _show_warning
             args.func(args)
             raise_if_stopped()  # a stop whose exception something swallowed

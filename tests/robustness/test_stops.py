@@ -143,3 +143,24 @@ def test_a_signal_ignored_at_the_start_stays_ignored(synthetic_cube, monkeypatch
         signal.signal(signal.SIGHUP, previous)
     assert seen[signal.SIGHUP] == signal.SIG_IGN
     assert seen[signal.SIGTERM] is cli._stop
+
+
+def test_ctrl_c_while_the_parser_imports_is_one_line(tmp_path):
+    # The parser imports scikit-learn and SciPy (about a second): a Ctrl-C then used to
+    # print a KeyboardInterrupt traceback.
+    import subprocess
+
+    code = (
+        "import os, signal, sklearn_sfr.cli as cli\n"
+        "build = cli.build_parser\n"
+        "def interrupted():\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return build()\n"
+        "cli.build_parser = interrupted\n"
+        "raise SystemExit(cli.main(['info', 'missing.h5']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 128 + signal.SIGINT, done.stderr
+    assert done.stderr == "interrupted: nothing was left half-written\n"
