@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import os
 import platform
 import tempfile
@@ -335,6 +334,20 @@ def main(argv=None):
         _print_ratios(results, target)
 
 
+def _ratio_text(lib, ref, reference, clock):
+    """The ratio of the times to a level; where only the library reached it, a bound: the
+    reference would have needed more than its whole run."""
+    if lib and ref:
+        return f"{lib[clock] / ref[clock]:.3f}"
+    if lib:
+        whole = reference[2][clock]
+        return (
+            f"< {lib[clock] / whole:.3f} (the reference did not reach it in its "
+            f"{reference[3]} epochs, {whole:.1f} s)"
+        )
+    return "the library did not reach it" + ("" if ref else ", nor the reference")
+
+
 def _print_ratios(results, target):
     """The goal's ratios; when a model misses the target, also the times to the best RMSE
     that both reached (the larger of their lowest epoch RMSEs), so that their speeds can
@@ -349,8 +362,10 @@ def _print_ratios(results, target):
         lib, ref = (c.time_to(level) for c in curves.values())
         epochs = f"epochs {lib[2] if lib else '-'} / {ref[2] if ref else '-'}"
         for kind, clock in (("wall", 0), ("CPU", 1)):
-            ratio = lib[clock] / ref[clock] if lib and ref else math.nan
-            print(f"time to {what}, library / reference ({kind}): {ratio:.3f}{goal} ({epochs})")
+            print(
+                f"time to {what}, library / reference ({kind}): "
+                f"{_ratio_text(lib, ref, results['reference'], clock)}{goal} ({epochs})"
+            )
     final_lib, final_ref = results["library"][1], results["reference"][1]
     print(f"final RMSE library / reference: {final_lib / final_ref:.3f} (goal <= 1.0)")
 
