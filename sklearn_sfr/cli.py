@@ -744,10 +744,6 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"warning: {message}", file=sys.stderr if file is None else file)
 
 
-#: The exception a stop raises (kept under this name for the tests and callers of ``main``).
-_Stopped = Stopped
-
-
 #: The standard library's modules whose weakref callbacks (WeakValueDictionary, finalize,
 #: WeakSet) run where Python prints and drops an exception.
 _CALLBACK_MODULES = (f"{os.sep}weakref.py", f"{os.sep}_weakrefset.py")
@@ -774,7 +770,7 @@ def _stop(signum, frame):
         # in a moment, from ordinary code.
         threading.Timer(0.1, os.kill, (os.getpid(), signum)).start()
         return
-    raise _Stopped(signum)
+    raise Stopped(signum)
 
 
 @contextlib.contextmanager
@@ -789,18 +785,19 @@ def _cleanup_on_signals():
         return
     previous = {}
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if not hasattr(signal, name):
+        signum = getattr(signal, name, None)
+        if signum is None:  # SIGHUP: not on Windows
             continue
-        if signal.getsignal(getattr(signal, name)) == signal.SIG_IGN:
+        if signal.getsignal(signum) == signal.SIG_IGN:
             # Ignored by whoever started us: ``nohup`` (SIGHUP), a shell's background job
             # (SIGINT). A run meant to outlive its terminal must not be stopped by it.
             continue
-        previous[name] = signal.signal(getattr(signal, name), _stop)
+        previous[signum] = signal.signal(signum, _stop)
     try:
         yield
     finally:
-        for name, handler in previous.items():
-            signal.signal(getattr(signal, name), handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _message(exc):
@@ -836,7 +833,7 @@ def main(argv=None):
             warnings.showwarning = _show_warning
             args.func(args)
             raise_if_stopped()  # a stop whose exception something swallowed
-    except (_Stopped, KeyboardInterrupt) as exc:
+    except (Stopped, KeyboardInterrupt) as exc:
         import signal
 
         signum = getattr(exc, "signum", signal.SIGINT)

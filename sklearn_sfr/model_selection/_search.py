@@ -131,18 +131,16 @@ def check_sqlite_storage(url):
             tables = {
                 row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and (
+            "locked" in str(exc) or "busy" in str(exc)
+        ):
             # Optuna's workers hold their locks for milliseconds; this one was held through
             # the whole wait, so something else is writing to that file.
             raise ValueError(
                 f"storage {path} stayed locked by another program for {_LOCK_WAIT:.0f} s: "
                 "cannot check that it is an Optuna storage; try again or give another file"
             ) from exc
-        raise ValueError(
-            f"storage {path} is not a SQLite database ({exc}): give a new file"
-        ) from exc
-    except sqlite3.DatabaseError as exc:
         raise ValueError(
             f"storage {path} is not a SQLite database ({exc}): give a new file"
         ) from exc
