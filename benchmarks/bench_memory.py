@@ -32,7 +32,12 @@ second fresh process fits the first ``2 * batch_size`` objects only: its peak (w
 import) is the part that does not grow with the data (torch's set-up, the network, one
 batch's activations and gradients, which a batch above ``_base.STEP_ACTIVATION_BUDGET`` keeps
 chunk by chunk), shown as "fixed"; the rest, over the arrays, is the "per-data" ratio (the
-copies of the data). ``--fit-pairs all``
+copies of the data). Beside it, the same two processes train the plain PyTorch fusion of
+``bench_time_to_quality.py`` (what a practitioner writes without this library: standardised
+copies of the arrays, two small CNNs, Adam) for the same epochs on the same arrays: its first
+fit's peak ("plain MB", import included as for ours), over the arrays ("plain"), and its part
+that does not grow with the data ("p fixed"). Where our ratio misses the goal on small
+arrays, that column says what any PyTorch fit of such a network costs there. ``--fit-pairs all``
 measures all 16 pairs, ``--fit-pairs 0:0,3:0`` those named; by default a representative six
 (the diagonal and both extremes). Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_memory.py
 --section fit [--fit-cube PATH] [--fit-n-objects 2000] [--fit-epochs 1] [--fit-pairs
@@ -43,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -157,8 +163,19 @@ def _reset_peak():
     return True
 
 
-def _fit_child(path, image_zoom, spectrum_zoom, epochs, rows):
-    """In this fresh process: load, then one measured ``FusionRegressor.fit``; prints JSON."""
+def _plain_pytorch_fit(X, y, epochs):
+    """``bench_time_to_quality``'s practitioner's reference (standardised copies of the
+    arrays, two small CNNs, Adam, batches of 128), trained ``epochs`` epochs on X."""
+    import bench_time_to_quality  # beside this file: on sys.path when run as a script
+
+    args = argparse.Namespace(max_epochs=epochs, seed=0)
+    few = slice(0, 2)  # its per-epoch test score, on two rows: not part of the comparison
+    bench_time_to_quality.run_reference(X, y, X[few], y[few], args, "cpu")
+
+
+def _fit_child(side, path, image_zoom, spectrum_zoom, epochs, rows):
+    """In this fresh process: load, then one measured fit (``side``: "ours", the default
+    ``FusionRegressor``, or "plain", :func:`_plain_pytorch_fit`); prints JSON."""
     import resource
 
     from sklearn_sfr.datasets import load_hisscube
@@ -167,7 +184,11 @@ def _fit_child(path, image_zoom, spectrum_zoom, epochs, rows):
     if rows:
         X, y = X[:rows], np.ascontiguousarray(y[:rows])
         X = SliceDict(**{k: np.ascontiguousarray(v) for k, v in X.items()})
-    model = FusionRegressor(max_epochs=epochs, device="cpu", random_state=0)
+    if side == "ours":
+        model = FusionRegressor(max_epochs=epochs, device="cpu", random_state=0)
+        fit = functools.partial(model.fit, X, y)
+    else:
+        fit = functools.partial(_plain_pytorch_fit, X, y, epochs)
     nbytes = sum(np.asarray(v).nbytes for v in X.values()) + y.nbytes
     gc.collect()
     # Every torch optimizer imports torch._dynamo when it is first built (torch >= 2.0): a
@@ -180,7 +201,7 @@ def _fit_child(path, image_zoom, spectrum_zoom, epochs, rows):
     reset = _reset_peak()
     base = _status_bytes("VmRSS")
     t0 = time.perf_counter()
-    model.fit(X, y)
+    fit()
     seconds = time.perf_counter() - t0
     # Without the reset, ru_maxrss (KiB on Linux) is the process's peak: an upper bound.
     peak = (
@@ -193,9 +214,9 @@ def _fit_child(path, image_zoom, spectrum_zoom, epochs, rows):
     print(json.dumps({**result, "seconds": seconds}))
 
 
-def _run_fit_child(path, pair, epochs, rows=0):
+def _run_fit_child(path, pair, epochs, rows=0, side="ours"):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    command = [sys.executable, __file__, "--fit-child", str(path), *map(str, pair)]
+    command = [sys.executable, __file__, "--fit-child", side, str(path), *map(str, pair)]
     command += [str(epochs), str(rows)]
     result = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -223,33 +244,44 @@ def _fit_section(args):
     header = (
         f"{'image':>6} {'spectrum':>8} {'objects':>7} {'arrays MB':>9} {'peak MB':>8} "
         f"{'ratio':>6} {'goal':>5} {'import MB':>9} {'w/o':>6} {'fixed MB':>8} {'per-data':>8} "
-        f"{'fit s':>6}"
+        f"{'fit s':>6} {'plain MB':>8} {'plain':>6} {'p fixed':>7}"
     )
     print(header)
     for pair in pairs:
-        fit = _run_fit_child(path, pair, args.fit_epochs)
-        fixed = _run_fit_child(path, pair, args.fit_epochs, rows=small)
-        # The fit's own peak (without torch's one-time import), and with it: the first fit's.
-        own, fixed_own = fit["peak"] - fit["base"], fixed["peak"] - fixed["base"]
-        extra = own + fit["torch_import"]
+        sides = {}
+        for side in ("ours", "plain"):
+            fit = _run_fit_child(path, pair, args.fit_epochs, side=side)
+            fixed = _run_fit_child(path, pair, args.fit_epochs, rows=small, side=side)
+            # The fit's own peak (without torch's one-time import), and with it: the first
+            # fit's.
+            own, fixed_own = fit["peak"] - fit["base"], fixed["peak"] - fixed["base"]
+            sides[side] = (fit, fixed, own, fixed_own, own + fit["torch_import"])
+        fit, fixed, own, fixed_own, extra = sides["ours"]
         ratio = extra / fit["bytes"]
         per_data = (own - fixed_own) / (fit["bytes"] - fixed["bytes"])
         ok = "OK" if ratio <= _FIT_GOAL else "over"
+        *_, plain_fixed, plain_extra = sides["plain"]
         print(
             f"{_IMAGE_PX[pair[0]]:>4}px {_SPECTRUM_PX[pair[1]]:>6}px {fit['n']:>7} "
             f"{fit['bytes'] / 1e6:>9.1f} {extra / 1e6:>8.1f} {ratio:>5.2f}x {ok:>5} "
             f"{fit['torch_import'] / 1e6:>9.1f} {own / fit['bytes']:>5.2f}x "
-            f"{fixed_own / 1e6:>8.1f} {per_data:>7.2f}x {fit['seconds']:>6.1f}"
-            + ("" if fit["reset"] else "  (ru_maxrss: upper bound)"),
+            f"{fixed_own / 1e6:>8.1f} {per_data:>7.2f}x {fit['seconds']:>6.1f} "
+            f"{plain_extra / 1e6:>8.1f} {plain_extra / fit['bytes']:>5.2f}x "
+            f"{plain_fixed / 1e6:>7.1f}" + ("" if fit["reset"] else "  (ru_maxrss: upper bound)"),
             flush=True,
         )
+    print(
+        "plain MB, plain: the first-fit peak (import included) of the plain PyTorch fusion of "
+        "bench_time_to_quality.py\non the same arrays, and over them; p fixed: its peak on "
+        f"{small} objects (import excluded), its part that does not grow with the data"
+    )
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--fit-child"]:
-        path, image_zoom, spectrum_zoom, epochs, rows = argv[1:6]
-        return _fit_child(path, int(image_zoom), int(spectrum_zoom), int(epochs), int(rows))
+        side, path, image_zoom, spectrum_zoom, epochs, rows = argv[1:7]
+        return _fit_child(side, path, int(image_zoom), int(spectrum_zoom), int(epochs), int(rows))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--section",
