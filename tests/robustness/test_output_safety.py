@@ -21,6 +21,7 @@ import pytest
 from sklearn_sfr.cli import main
 from sklearn_sfr.datasets import make_synthetic_cube
 from sklearn_sfr.utils._outputs import MARKER, OutputFolder
+from tests.robustness._signals import default_signals
 
 REPO = Path(__file__).parents[2]
 SPECTRA = REPO.parent / "shared" / "data" / "sdss" / "spectra"
@@ -332,6 +333,7 @@ def test_signals_clean_up_the_temporary_cube(tmp_path, signum):
         [sys.executable, "-m", "sklearn_sfr.cli", "make-cube", str(out), "--n-objects", "4000",
          "--quiet"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_signals,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
@@ -366,6 +368,7 @@ def test_ctrl_c_stops_tune_in_one_line(synthetic_cube, tmp_path):
          "--estimator", "spectrum", "--n-trials", "50", "--cv", "2", "--out", str(out),
          "--quiet"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_signals,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120

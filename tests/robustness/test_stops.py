@@ -17,6 +17,7 @@ from sklearn_sfr.utils import _stop
 from sklearn_sfr.utils._io import remove_stale_temporaries, temporary_path
 from sklearn_sfr.utils._outputs import OutputFolder
 
+from ._signals import default_signals
 from .test_output_safety import tree_state
 
 
@@ -160,7 +161,12 @@ def test_ctrl_c_while_the_parser_imports_is_one_line(tmp_path):
         "raise SystemExit(cli.main(['info', 'missing.h5']))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=default_signals,
     )
     assert done.returncode == 128 + signal.SIGINT, done.stderr
     assert done.stderr == "interrupted: nothing was left half-written\n"
