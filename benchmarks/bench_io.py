@@ -65,6 +65,7 @@ import numpy as np
 
 from sklearn_sfr.datasets import HiSSCube, make_synthetic_cube
 from sklearn_sfr.datasets._batches import batch_positions
+from sklearn_sfr.datasets._layout import MERGED_LABEL_KEY
 
 
 def _raw_epoch(ds, batches):
@@ -230,7 +231,7 @@ def _labelled_load(path, image_zoom, spectrum_zoom):
     pandas user would: the cube's per-spectrum label table (MPA-JHU columns, FLAG), kept."""
     import pandas as pd
 
-    _KEPT[:] = [pd.read_hdf(path, "fits_spectra_metadata_star_formation_rates", mode="r")]
+    _KEPT[:] = [pd.read_hdf(path, MERGED_LABEL_KEY, mode="r")]
     return _raw_load(path, image_zoom, spectrum_zoom)
 
 
